@@ -1,0 +1,201 @@
+"""Records <-> protobuf messages of inkmotion.v1 (see proto/inkmotion/v1/drawing.proto).
+
+Point and stroke attributes travel as packed little-endian float32 columns, so encoding an
+animation is a handful of `np.concatenate` calls per frame and decoding is zero-copy `frombuffer`.
+Decoding checks the structure (lengths agree, numbers are finite) and raises `InvalidInput` naming
+the field; size limits are checked separately, in `inkmotion.limits`.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from inkmotion.codec.drawing import BLACK, Animation, Drawing, Keyframe, Raster, Stroke
+from inkmotion.errors import InvalidInput
+from inkmotion.v1 import drawing_pb2
+
+_F32 = np.dtype("<f4")
+
+
+def _column(strokes: list[Stroke], get, width: int) -> bytes:
+    if not strokes:
+        return b""
+    return np.concatenate([np.asarray(get(s), _F32).reshape(-1, width) for s in strokes]).tobytes()
+
+
+def drawing_to_proto(drawing: Drawing) -> drawing_pb2.Drawing:
+    strokes = drawing.strokes
+    msg = drawing_pb2.Drawing(
+        width=drawing.width,
+        height=drawing.height,
+        layer=drawing.layer,
+        point_counts=[len(s) for s in strokes],
+        positions=_column(strokes, lambda s: s.points, 2),
+        radii=_column(strokes, lambda s: s.radii, 1),
+        opacities=_column(strokes, lambda s: s.opacities, 1),
+        stroke_colors=_column(strokes, lambda s: s.color, 4),
+        materials=drawing.materials,
+    )
+    if any(s.point_colors is not None for s in strokes):
+        msg.point_colors = _column(strokes, Stroke.colors, 4)
+    if any(s.fill is not None for s in strokes):
+        msg.fill_colors = _column(strokes, lambda s: np.zeros(4) if s.fill is None else s.fill, 4)
+    if any(s.cyclic for s in strokes):
+        msg.cyclic.extend(s.cyclic for s in strokes)
+    if any(s.material for s in strokes):
+        msg.material_indices.extend(s.material for s in strokes)
+    if any(s.bezier is not None for s in strokes):
+        if not all(s.bezier is not None for s in strokes):
+            raise ValueError("either every stroke has a Bezier form or none has")
+        msg.bezier_segment_counts.extend(_segments(s) for s in strokes)
+        msg.bezier_points = _column(strokes, lambda s: s.bezier, 2)
+    return msg
+
+
+def _segments(stroke: Stroke) -> int:
+    n = len(stroke.bezier)
+    return n // 3 if stroke.cyclic else (n - 1) // 3
+
+
+def _array(data: bytes, field: str, rows: int, width: int, default: float | None) -> np.ndarray:
+    if not data:
+        if default is None:
+            raise InvalidInput(field, "is empty")
+        return np.full((rows, width) if width > 1 else rows, default, np.float32)
+    expected = rows * width * 4
+    if len(data) != expected:
+        raise InvalidInput(field, f"has {len(data)} bytes, expected {expected} ({rows} x {width} float32)")
+    arr = np.frombuffer(data, _F32)
+    if not np.isfinite(arr).all():
+        raise InvalidInput(field, "contains NaN or infinite values")
+    return arr.reshape(rows, width) if width > 1 else arr
+
+
+def _per_stroke(values, field: str, count: int, default):
+    if len(values) == 0:
+        return [default] * count
+    if len(values) != count:
+        raise InvalidInput(field, f"has {len(values)} entries for {count} strokes")
+    return list(values)
+
+
+def drawing_from_proto(msg: drawing_pb2.Drawing, field: str = "drawing") -> Drawing:
+    counts = np.asarray(msg.point_counts, np.int64)
+    n_strokes, n_points = len(counts), int(counts.sum())
+    if (counts == 0).any():
+        raise InvalidInput(f"{field}.point_counts[{int(np.argmax(counts == 0))}]", "a stroke has no points")
+    positions = _array(msg.positions, f"{field}.positions", n_points, 2, None if n_points else 0.0)
+    radii = _array(msg.radii, f"{field}.radii", n_points, 1, 1.0)
+    opacities = _array(msg.opacities, f"{field}.opacities", n_points, 1, 1.0)
+    point_colors = _array(msg.point_colors, f"{field}.point_colors", n_points, 4, 0.0) if msg.point_colors else None
+    stroke_colors = _array(msg.stroke_colors, f"{field}.stroke_colors", n_strokes, 4, None) if msg.stroke_colors else None
+    fills = _array(msg.fill_colors, f"{field}.fill_colors", n_strokes, 4, None) if msg.fill_colors else None
+    if (radii < 0).any():
+        raise InvalidInput(f"{field}.radii", "has negative values")
+    cyclic = _per_stroke(msg.cyclic, f"{field}.cyclic", n_strokes, False)
+    materials = _per_stroke(msg.material_indices, f"{field}.material_indices", n_strokes, 0)
+    if msg.materials and max(materials, default=0) >= len(msg.materials):
+        raise InvalidInput(f"{field}.material_indices", f"index {max(materials)} but only {len(msg.materials)} materials")
+
+    beziers: list[np.ndarray | None] = [None] * n_strokes
+    if msg.bezier_segment_counts:
+        segs = _per_stroke(msg.bezier_segment_counts, f"{field}.bezier_segment_counts", n_strokes, 0)
+        ctrl_counts = [3 * k + (0 if c else 1) for k, c in zip(segs, cyclic)]
+        ctrl = _array(msg.bezier_points, f"{field}.bezier_points", sum(ctrl_counts), 2, None)
+        beziers = np.split(ctrl, np.cumsum(ctrl_counts)[:-1])
+
+    splits = np.cumsum(counts)[:-1]
+    pts = np.split(positions, splits)
+    rad = np.split(radii, splits)
+    opa = np.split(opacities, splits)
+    pcol = np.split(point_colors, splits) if point_colors is not None else [None] * n_strokes
+    strokes = [
+        Stroke(
+            points=pts[i],
+            radii=rad[i],
+            opacities=opa[i],
+            color=stroke_colors[i] if stroke_colors is not None else BLACK.copy(),
+            point_colors=pcol[i],
+            fill=fills[i] if fills is not None and fills[i][3] > 0 else None,
+            cyclic=bool(cyclic[i]),
+            material=int(materials[i]),
+            bezier=beziers[i],
+        )
+        for i in range(n_strokes)
+    ]
+    return Drawing(msg.width, msg.height, strokes, layer=msg.layer, materials=list(msg.materials))
+
+
+def raster_to_proto(raster: Raster, png: bool = True) -> drawing_pb2.Raster:
+    msg = drawing_pb2.Raster(width=raster.width, height=raster.height)
+    if png:
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(raster.rgba, "RGBA").save(buf, format="PNG", compress_level=1)
+        msg.png = buf.getvalue()
+    else:
+        msg.rgba = np.ascontiguousarray(raster.rgba, np.uint8).tobytes()
+    return msg
+
+
+def raster_from_proto(msg: drawing_pb2.Raster, field: str = "raster", max_pixels: int | None = None) -> Raster:
+    kind = msg.WhichOneof("pixels")
+    if kind == "rgba":
+        expected = msg.width * msg.height * 4
+        if msg.width == 0 or msg.height == 0:
+            raise InvalidInput(f"{field}.width", f"{msg.width}x{msg.height} is an empty image")
+        if len(msg.rgba) != expected:
+            raise InvalidInput(f"{field}.rgba", f"has {len(msg.rgba)} bytes, expected {expected} for {msg.width}x{msg.height} RGBA")
+        return Raster(np.frombuffer(msg.rgba, np.uint8).reshape(msg.height, msg.width, 4))
+    if kind == "png":
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(msg.png)) as image:
+                if max_pixels is not None and image.width * image.height > max_pixels:
+                    raise InvalidInput(f"{field}.png", f"{image.width}x{image.height} is over the limit of {max_pixels} pixels")
+                return Raster(np.asarray(image.convert("RGBA")))
+        except InvalidInput:
+            raise
+        except Exception as exc:  # Pillow raises many kinds for a broken file
+            raise InvalidInput(f"{field}.png", f"is not a readable PNG ({exc})") from None
+    raise InvalidInput(field, "has neither png nor rgba pixels")
+
+
+def keyframe_to_proto(key: Keyframe) -> drawing_pb2.Keyframe:
+    if isinstance(key.content, Drawing):
+        return drawing_pb2.Keyframe(frame=key.frame, drawing=drawing_to_proto(key.content))
+    return drawing_pb2.Keyframe(frame=key.frame, raster=raster_to_proto(key.content))
+
+
+def keyframe_from_proto(msg: drawing_pb2.Keyframe, field: str = "keyframe") -> Keyframe:
+    kind = msg.WhichOneof("content")
+    if kind == "drawing":
+        return Keyframe(msg.frame, drawing_from_proto(msg.drawing, f"{field}.drawing"))
+    if kind == "raster":
+        return Keyframe(msg.frame, raster_from_proto(msg.raster, f"{field}.raster"))
+    raise InvalidInput(field, "has neither a drawing nor a raster")
+
+
+def animation_info(animation: Animation) -> drawing_pb2.AnimationInfo:
+    return drawing_pb2.AnimationInfo(
+        width=animation.width,
+        height=animation.height,
+        fps=animation.fps,
+        keyframe_count=len(animation.keyframes),
+        layer=animation.layer,
+    )
+
+
+def animation_to_proto(animation: Animation) -> drawing_pb2.Animation:
+    return drawing_pb2.Animation(
+        info=animation_info(animation), keyframes=[keyframe_to_proto(k) for k in animation.keyframes]
+    )
+
+
+def animation_from_parts(info: drawing_pb2.AnimationInfo, keyframes) -> Animation:
+    keys = [k if isinstance(k, Keyframe) else keyframe_from_proto(k, f"keyframes[{i}]") for i, k in enumerate(keyframes)]
+    return Animation(info.width, info.height, keys, fps=info.fps or 8.0, layer=info.layer)
