@@ -1,0 +1,163 @@
+"""`inkmotion serve`: the gRPC server on embedded defaults (in-process worker, SQLite job store)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from inkmotion import __version__, tasks
+from inkmotion.auth import AuthInterceptor, Authenticator, load_tokens
+from inkmotion.backends.local import LocalBackend
+from inkmotion.devices import resolve_devices
+from inkmotion.errors import InvalidInput
+from inkmotion.events import EventHub
+from inkmotion.jobs import JobStore
+from inkmotion.limits import MiB, Limits
+from inkmotion.service import AnimationService, add_to_server
+from inkmotion.v1 import animation_service_pb2 as service_pb2
+
+log = logging.getLogger("inkmotion.server")
+
+SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["AnimationService"].full_name
+
+
+def default_data_dir() -> Path:
+    import os
+
+    if os.environ.get("INKMOTION_DATA"):
+        return Path(os.environ["INKMOTION_DATA"])
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "inkmotion"
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    data_dir: Path = field(default_factory=default_data_dir)
+    device: str = "auto"
+    token_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    max_message_mb: int = 64
+    drain_timeout: float = 30.0
+    max_attempts: int = 2
+    plugins: list[str] = field(default_factory=list)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None))
+        except OSError:
+            return False
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+    ]
+
+
+def _credentials(config: ServerConfig):
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise InvalidInput("--tls-cert", "give both --tls-cert and --tls-key, or neither")
+    if not config.tls_cert:
+        return None
+    try:
+        cert, key = Path(config.tls_cert).read_bytes(), Path(config.tls_key).read_bytes()
+    except OSError as exc:
+        raise InvalidInput("--tls-cert", f"cannot read {exc.filename}: {exc.strerror}") from None
+    return grpc.ssl_server_credentials([(key, cert)])
+
+
+class Server:
+    """The assembled server; `start()` binds and returns the port, `stop()` drains."""
+
+    def __init__(self, config: ServerConfig):
+        self.config = config
+        tokens = load_tokens(config.token_file) if config.token_file else None
+        if not tokens and not is_loopback(config.host):
+            raise InvalidInput(
+                "--host",
+                f"refusing to listen on {config.host} without --token-file: anyone who can reach it could run "
+                "and read jobs. Give a token file, or bind to 127.0.0.1",
+            )
+        self.credentials = _credentials(config)
+        tasks.load_plugins(config.plugins)
+        self.auth = Authenticator(tokens)
+        self.devices = resolve_devices(config.device)
+        self.limits = Limits(max_message_bytes=config.max_message_mb * MiB)
+        self.port: int | None = None
+
+    async def start(self) -> int:
+        config = self.config
+        data_dir = Path(config.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = JobStore(data_dir / "jobs.sqlite3")
+        self.hub = EventHub(asyncio.get_running_loop())
+        self.backend = LocalBackend(self.store, self.hub, self.devices, self.limits, max_attempts=config.max_attempts)
+        self.service = AnimationService(self.store, self.hub, self.backend, self.limits, self.auth)
+
+        self.grpc = grpc.aio.server(
+            interceptors=[AuthInterceptor(self.auth)],
+            options=channel_options(self.limits.max_message_bytes),
+        )
+        add_to_server(self.service, self.grpc)
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        reflection.enable_server_reflection([SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], self.grpc)
+
+        address = f"[{config.host}]:{config.port}" if ":" in config.host else f"{config.host}:{config.port}"
+        try:
+            if self.credentials:
+                self.port = self.grpc.add_secure_port(address, self.credentials)
+            else:
+                self.port = self.grpc.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise InvalidInput("--port", f"cannot listen on {address}: {exc}") from None
+        await self.grpc.start()
+        await self.backend.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "InkMotion %s serving on %s:%d (%s, devices %s, data %s, auth %s)",
+            __version__, config.host, self.port, "TLS" if self.credentials else "plaintext",
+            ", ".join(self.devices), data_dir, f"{len(self.auth.tokens)} users" if self.auth.required else "off",
+        )
+        return self.port
+
+    async def stop(self) -> None:
+        log.info("stopping: no new jobs; draining")
+        self.service.accepting = False
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.backend.drain(self.config.drain_timeout)
+        await self.grpc.stop(grace=2.0)
+        self.store.close()
+        log.info("stopped")
+
+
+async def serve(config: ServerConfig) -> None:
+    server = Server(config)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()

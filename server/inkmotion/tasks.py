@@ -1,0 +1,213 @@
+"""The tasks a server offers: how each request is checked and handed to its pipeline.
+
+This is the seam between the contract and the pipelines. `check` looks at a request message alone
+(cheap, before anything is queued); `run` decodes it with the codec, calls the pipeline, and returns
+an `Animation`. Neither knows about gRPC, jobs or threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from inkmotion.codec.drawing import Animation, Drawing, Keyframe
+from inkmotion.codec.proto import keyframe_from_proto
+from inkmotion.errors import InvalidInput
+from inkmotion.limits import Limits, check_keyframe, check_range, over
+from inkmotion.pipelines.base import ProgressCallback
+from inkmotion.v1 import animation_service_pb2 as service_pb2
+from inkmotion.v1 import tasks_pb2
+
+Request = object  # one of the *Request messages of tasks.proto
+Runner = Callable[[Request, str, ProgressCallback], Animation]
+
+
+@dataclass
+class TaskSpec:
+    task: int  # tasks_pb2.Task value
+    name: str  # the CLI's word for it
+    field: str  # the oneof field of SubmitJobRequest
+    description: str
+    # Model name -> runner(request, device, on_progress) -> Animation. The first is the default.
+    models: dict[str, Runner] = field(default_factory=dict)
+    check: Callable[[Request, Limits, str], None] | None = None
+    unavailable_reason: str = ""
+
+    @property
+    def available(self) -> bool:
+        return bool(self.models) and self.check is not None
+
+    @property
+    def default_model(self) -> str:
+        return next(iter(self.models), "")
+
+    def resolve_model(self, requested: str, field_name: str) -> str:
+        if not requested:
+            return self.default_model
+        if requested not in self.models:
+            known = ", ".join(self.models) or "none"
+            raise InvalidInput(field_name, f"unknown model {requested!r} for task {self.name}; available: {known}")
+        return requested
+
+    def total_steps(self, request: Request) -> int:
+        return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Inbetween (classical vector engine; the learned two-sketch model comes later)
+
+STROKE_MATCH = "stroke-match"
+_EASING = {
+    tasks_pb2.EASING_UNSPECIFIED: "ease-in-out",
+    tasks_pb2.EASING_LINEAR: "linear",
+    tasks_pb2.EASING_EASE_IN_OUT: "ease-in-out",
+    tasks_pb2.EASING_EASE_IN: "ease-in",
+    tasks_pb2.EASING_EASE_OUT: "ease-out",
+}
+_MOTION_PATH = {
+    tasks_pb2.MOTION_PATH_UNSPECIFIED: "arc",
+    tasks_pb2.MOTION_PATH_LINEAR: "linear",
+    tasks_pb2.MOTION_PATH_ARC: "arc",
+}
+_UNMATCHED = {
+    tasks_pb2.UNMATCHED_STROKES_UNSPECIFIED: "fade",
+    tasks_pb2.UNMATCHED_STROKES_FADE: "fade",
+    tasks_pb2.UNMATCHED_STROKES_DRAW_ON: "draw-on",
+}
+
+
+def inbetween_frames(request: tasks_pb2.InbetweenRequest) -> int:
+    if request.HasField("frames"):
+        return request.frames
+    return request.end.frame - request.start.frame + 1
+
+
+def _enum(table: dict, value: int, field_name: str) -> str:
+    if value not in table:
+        raise InvalidInput(field_name, f"unknown value {value}")
+    return table[value]
+
+
+def check_inbetween(request: tasks_pb2.InbetweenRequest, limits: Limits, prefix: str) -> None:
+    for name in ("start", "end"):
+        key = getattr(request, name)
+        if not request.HasField(name):
+            raise InvalidInput(f"{prefix}.{name}", "is not set: inbetweening needs a start and an end key")
+        check_keyframe(f"{prefix}.{name}", key, limits)
+        if key.WhichOneof("content") != "drawing":
+            raise InvalidInput(f"{prefix}.{name}.raster", f"model {STROKE_MATCH!r} inbetweens vector drawings only")
+        keyframe_from_proto(key, f"{prefix}.{name}")  # structure: lengths agree, numbers finite
+    frames = inbetween_frames(request)
+    if frames > limits.max_frames:
+        raise over(f"{prefix}.frames", frames, limits.max_frames)
+    if frames < 2:
+        raise InvalidInput(
+            f"{prefix}.frames",
+            f"{frames} is under the minimum of 2 (set frames, or give the end key a later frame number)",
+        )
+    _enum(_EASING, request.easing, f"{prefix}.easing")
+    _enum(_MOTION_PATH, request.motion_path, f"{prefix}.motion_path")
+    _enum(_UNMATCHED, request.unmatched, f"{prefix}.unmatched")
+
+
+def run_inbetween(request: tasks_pb2.InbetweenRequest, device: str, on_progress: ProgressCallback) -> Animation:
+    from inkmotion.pipelines.inbetween import inbetween
+
+    start = keyframe_from_proto(request.start, "inbetween.start").content
+    end = keyframe_from_proto(request.end, "inbetween.end").content
+    assert isinstance(start, Drawing) and isinstance(end, Drawing)
+    drawings = inbetween(
+        start,
+        end,
+        inbetween_frames(request),
+        easing=_EASING[request.easing],
+        motion_path=_MOTION_PATH[request.motion_path],
+        unmatched=_UNMATCHED[request.unmatched],
+        on_progress=on_progress,
+    )
+    first = request.start.frame
+    keys = [Keyframe(first + i, d) for i, d in enumerate(drawings)]
+    return Animation(start.width, start.height, keys, fps=24.0, layer=start.layer or "Inbetween")
+
+
+# ---------------------------------------------------------------------------------------------
+
+TASKS: dict[int, TaskSpec] = {
+    spec.task: spec
+    for spec in (
+        TaskSpec(
+            tasks_pb2.TASK_TEXT_MOTION, "text", "text_motion",
+            "Vector strokes + a text prompt -> vector animation (Live-Sketch)",
+            unavailable_reason="Live-Sketch is not in this server version yet",
+        ),
+        TaskSpec(
+            tasks_pb2.TASK_VIDEO_MOTION, "video", "video_motion",
+            "Vector strokes + a reference video -> vector animation (SketchAnimator)",
+            unavailable_reason="SketchAnimator is not in this server version yet",
+        ),
+        TaskSpec(
+            tasks_pb2.TASK_RASTER_TEXT_MOTION, "raster", "raster_text_motion",
+            "A raster sketch + text -> raster frames (FlipSketch)",
+            unavailable_reason="FlipSketch is not in this server version yet",
+        ),
+        TaskSpec(
+            tasks_pb2.TASK_PATH_MOTION, "path", "path_motion",
+            "A drawing + a drawn path -> the subject travels the path (motion strokes)",
+            unavailable_reason="motion strokes are not in this server version yet",
+        ),
+        TaskSpec(
+            tasks_pb2.TASK_INBETWEEN, "inbetween", "inbetween",
+            "Start and end drawings -> the frames between (stroke matching + rotation-aware paths)",
+            models={STROKE_MATCH: run_inbetween},
+            check=check_inbetween,
+        ),
+    )
+}
+BY_FIELD = {spec.field: spec for spec in TASKS.values()}
+BY_NAME = {spec.name: spec for spec in TASKS.values()}
+
+
+class TaskUnavailable(Exception):
+    """The server knows the task but cannot run it (answered as UNIMPLEMENTED)."""
+
+
+@dataclass
+class Checked:
+    spec: TaskSpec
+    request: Request
+    model: str
+
+
+def check_submission(submission: service_pb2.SubmitJobRequest, limits: Limits) -> Checked:
+    """Everything that can be said about a submission before it is queued."""
+    which = submission.WhichOneof("task")
+    if which is None:
+        raise InvalidInput("task", "no task is set (or the client speaks a newer contract): set one of " + ", ".join(BY_FIELD))
+    spec = BY_FIELD[which]
+    request = getattr(submission, which)
+    check_range("priority", submission.priority, -10, 10)
+    if len(submission.label) > 200:
+        raise over("label", f"{len(submission.label)} characters", "200 characters")
+    if not spec.available:
+        raise TaskUnavailable(f"task {spec.name!r} is not available on this server: {spec.unavailable_reason}")
+    model = spec.resolve_model(request.model, f"{which}.model")
+    spec.check(request, limits, which)
+    return Checked(spec, request, model)
+
+
+def run_submission(checked: Checked, device: str, on_progress: ProgressCallback) -> Animation:
+    return checked.spec.models[checked.model](checked.request, device, on_progress)
+
+
+def load_plugins(modules: list[str]) -> None:
+    """Import each module and call its `register(TASKS)`: how a studio adds its own models."""
+    import importlib
+
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise InvalidInput("--plugin", f"cannot import {name!r}: {exc}") from None
+        if not hasattr(module, "register"):
+            raise InvalidInput("--plugin", f"module {name!r} has no register(tasks) function")
+        module.register(TASKS)

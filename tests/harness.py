@@ -1,0 +1,77 @@
+"""A real `inkmotion serve` in a subprocess on a free loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+PLUGINS = Path(__file__).parent / "plugins"
+_SERVING = re.compile(r"serving on (\S+):(\d+)")
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path, *args: str, env: dict | None = None):
+        self.data_dir = Path(data_dir)
+        self.args = list(args)
+        self.env = {**os.environ, **(env or {})}
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGINS), self.env.get("PYTHONPATH")]))
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+        self.host = "127.0.0.1"
+        self.lines: list[str] = []
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> "ServerProcess":
+        cmd = [sys.executable, "-m", "inkmotion.cli", "serve", "--port", "0", "--data-dir", str(self.data_dir),
+               "--device", "cpu", "--plugin", "inkmotion_test_models", *self.args]
+        self.lines = []
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=self.env)
+        ready = threading.Event()
+
+        def read():
+            for line in self.proc.stderr:
+                self.lines.append(line.rstrip())
+                match = _SERVING.search(line)
+                if match:
+                    self.host, self.port = match.group(1), int(match.group(2))
+                    ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not ready.wait(0.1):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("server did not start:\n" + self.log)
+        return self
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,25 @@
+"""A server plugin for tests: the real inbetween engine, slowed to a known pace per step.
+
+Loaded with `inkmotion serve --plugin inkmotion_test_models`, through the same hook a studio uses
+for its own models. The slowness gives tests time to cancel, kill and restart mid-job; everything
+else (queue, store, events, cancellation) is the real server.
+"""
+
+import os
+import time
+
+from inkmotion.tasks import run_inbetween
+from inkmotion.v1 import tasks_pb2
+
+STEP_SECONDS = float(os.environ.get("INKMOTION_TEST_STEP_SECONDS", "0.1"))
+
+
+def register(tasks: dict) -> None:
+    def run_slow(request, device, on_progress):
+        def paced(progress):
+            time.sleep(STEP_SECONDS)
+            on_progress(progress)
+
+        return run_inbetween(request, device, paced)
+
+    tasks[tasks_pb2.TASK_INBETWEEN].models["test-slow"] = run_slow
