@@ -75,3 +75,18 @@ class ServerProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def inbetween_request(start, end, frames: int = 9, model: str = "", first_frame: int = 1):
+    """An InbetweenRequest from two SVG files or Drawings."""
+    from inkmotion.codec.proto import drawing_to_proto
+    from inkmotion.codec.svg import read_svg
+    from inkmotion.v1 import drawing_pb2, tasks_pb2
+
+    start, end = (read_svg(d) if isinstance(d, (str, Path)) else d for d in (start, end))
+    return tasks_pb2.InbetweenRequest(
+        start=drawing_pb2.Keyframe(frame=first_frame, drawing=drawing_to_proto(start)),
+        end=drawing_pb2.Keyframe(frame=first_frame + frames - 1, drawing=drawing_to_proto(end)),
+        frames=frames,
+        model=model,
+    )

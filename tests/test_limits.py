@@ -1,0 +1,49 @@
+"""Limits: every refusal names the field, the value and the limit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from inkmotion.errors import InvalidInput
+from inkmotion.limits import Limits, check_drawing, check_prompt, check_raster
+from inkmotion.v1 import drawing_pb2
+
+LIMITS = Limits(max_strokes=3, max_points_per_stroke=10, max_points=20, max_canvas_size=512, max_raster_pixels=100)
+
+
+def drawing(counts, width=100, height=100):
+    return drawing_pb2.Drawing(width=width, height=height, point_counts=counts,
+                               positions=np.zeros(2 * sum(counts), "<f4").tobytes())
+
+
+@pytest.mark.parametrize(
+    "msg, message",
+    [
+        (drawing([2], 0, 100), "d.width: canvas 0x100 is empty; width and height must be at least 1"),
+        (drawing([2], 513, 100), "d.width: 513 px is over the limit of 512 px"),
+        (drawing([2], 100, 600), "d.height: 600 px is over the limit of 512 px"),
+        (drawing([]), "d.point_counts: the drawing has no strokes"),
+        (drawing([2, 2, 2, 2]), "d.point_counts: 4 strokes is over the limit of 3 strokes"),
+        (drawing([2, 11]), "d.point_counts[1]: 11 points is over the limit of 10 points"),
+        (drawing([2, 0]), "d.point_counts[1]: stroke has no points"),
+        (drawing([10, 10, 5]), "d.point_counts: 25 points is over the limit of 20 points"),
+    ],
+)
+def test_drawing_limits(msg, message):
+    with pytest.raises(InvalidInput) as info:
+        check_drawing("d", msg, LIMITS)
+    assert str(info.value) == message
+
+
+def test_a_drawing_within_limits_passes():
+    check_drawing("d", drawing([10, 10]), LIMITS)
+
+
+def test_raster_and_prompt_limits():
+    with pytest.raises(InvalidInput, match=r"r: 20x20 = 400 pixels is over the limit of 100"):
+        check_raster("r", drawing_pb2.Raster(width=20, height=20, rgba=b"\0" * 1600), LIMITS)
+    with pytest.raises(InvalidInput, match="p: is empty"):
+        check_prompt("p", "  ", LIMITS)
+    with pytest.raises(InvalidInput, match="p: 1001 characters is over the limit of 1000 characters"):
+        check_prompt("p", "x" * 1001, LIMITS)
