@@ -1,4 +1,8 @@
-"""The job store: every job, its request, its progress and its result, in SQLite.
+"""The job store: every job, its request and its progress in SQLite, its result in a file beside it.
+
+Results are files of length-delimited `inkmotion.v1.Keyframe` messages (`results/<id>.keyframes`),
+written whole and renamed into place before the job is marked succeeded: a multi-megabyte result
+costs one sequential write, and `GetJob` streams it back without re-encoding.
 
 A job is written before it is acknowledged and its result before it is reported finished, so a
 client that disconnects, or a server that is killed, loses nothing: on start, `recover()` puts jobs
@@ -8,6 +12,7 @@ that were running back in the queue once, and marks them interrupted if they wer
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -55,12 +60,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, priority, seq);
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, seq);
-CREATE TABLE IF NOT EXISTS keyframes (
-    job_id  TEXT NOT NULL,
-    idx     INTEGER NOT NULL,
-    data    BLOB NOT NULL,
-    PRIMARY KEY (job_id, idx)
-);
 """
 
 _COLUMNS = (
@@ -133,7 +132,8 @@ class JobStore:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.results = self.path.parent / "results"
+        self.results.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         with self._lock:
@@ -226,36 +226,48 @@ class JobStore:
     def set_progress(self, job_id: str, progress: float, step: int, total: int, message: str) -> None:
         self._update(job_id, (RUNNING,), progress=progress, step=step, total_steps=total, message=message)
 
+    def result_path(self, job_id: str) -> Path:
+        return self.results / f"{job_id}.keyframes"
+
     def save_result(self, job_id: str, info: drawing_pb2.AnimationInfo, keyframes: Iterable[bytes]) -> bool:
-        """Store the keyframes and mark the job succeeded, in one transaction."""
-        with self._lock:
-            db = self._db
-            db.execute("BEGIN")
-            try:
-                db.execute("DELETE FROM keyframes WHERE job_id = ?", (job_id,))
-                db.executemany(
-                    "INSERT INTO keyframes (job_id, idx, data) VALUES (?, ?, ?)",
-                    ((job_id, i, data) for i, data in enumerate(keyframes)),
-                )
-                ok = db.execute(
-                    "UPDATE jobs SET state = ?, progress = 1, message = 'finished', finished_at = ?, result_info = ?"
-                    " WHERE id = ? AND state = ?",
-                    (SUCCEEDED, time.time(), info.SerializeToString(), job_id, RUNNING),
-                ).rowcount == 1
-                db.execute("COMMIT" if ok else "ROLLBACK")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        """Write the keyframes, then mark the job succeeded (only if it is still running)."""
+        final = self.result_path(job_id)
+        partial = final.with_suffix(".partial")
+        with open(partial, "wb") as out:
+            for data in keyframes:
+                out.write(encode_varint(len(data)))
+                out.write(data)
+        os.replace(partial, final)
+        ok = self._update(job_id, (RUNNING,), state=SUCCEEDED, progress=1.0, message="finished",
+                          finished_at=time.time(), result_info=info.SerializeToString())
+        if not ok:  # cancelled or interrupted meanwhile: the result does not count
+            final.unlink(missing_ok=True)
         return ok
 
     def finish(self, job_id: str, state: int, error: str = "", message: str = "", from_states: Iterable[int] = (QUEUED, RUNNING)) -> bool:
         return self._update(job_id, from_states, state=state, error=error, message=message or _STATE_WORDS[state], finished_at=time.time())
 
+    def _result_records(self, job_id: str) -> Iterator[tuple[bytes, int, int, int]]:
+        """(file contents, record start, message start, end) for each stored keyframe."""
+        try:
+            data = self.result_path(job_id).read_bytes()
+        except FileNotFoundError:
+            return
+        pos = 0
+        while pos < len(data):
+            length, body = decode_varint(data, pos)
+            yield data, pos, body, body + length
+            pos = body + length
+
     def keyframes(self, job_id: str) -> Iterator[bytes]:
-        with self._lock:
-            rows = self._db.execute("SELECT data FROM keyframes WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
-        for (data,) in rows:
-            yield data
+        """Each stored keyframe, a serialized `inkmotion.v1.Keyframe`."""
+        for data, _, body, end in self._result_records(job_id):
+            yield data[body:end]
+
+    def delimited_keyframes(self, job_id: str) -> Iterator[bytes]:
+        """Each stored keyframe with its varint length in front, as it lies in the file."""
+        for data, start, _, end in self._result_records(job_id):
+            yield data[start:end]
 
     def recover(self, max_attempts: int) -> tuple[list[str], list[str]]:
         """After a restart: jobs left running go back in the queue, or are marked interrupted
@@ -286,3 +298,30 @@ _STATE_WORDS = {
 
 def state_word(state: int) -> str:
     return _STATE_WORDS.get(state, "unknown")
+
+
+def encode_varint(value: int) -> bytes:
+    """Protobuf base-128 varint."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def decode_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, position after it)."""
+    result = shift = 0
+    while True:
+        if pos >= len(data):
+            raise ValueError("truncated varint in a result file")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7

@@ -20,11 +20,12 @@ from inkmotion.jobs import SUCCEEDED, TERMINAL, JobRecord, JobStore
 from inkmotion.limits import Limits
 from inkmotion.v1 import animation_service_pb2 as service_pb2
 from inkmotion.v1 import animation_service_pb2_grpc as service_grpc
-from inkmotion.v1 import drawing_pb2, jobs_pb2
+from inkmotion.v1 import jobs_pb2
 
 log = logging.getLogger("inkmotion.service")
 
 MAX_PAGE = 500
+_KEYFRAME_TAG = bytes([service_pb2.GetJobResponse.KEYFRAME_FIELD_NUMBER << 3 | 2])
 
 
 class AnimationService(service_grpc.AnimationServiceServicer):
@@ -124,8 +125,10 @@ class AnimationService(service_grpc.AnimationServiceServicer):
         position = self.store.queue_position(record) if record.state == jobs_pb2.JOB_STATE_QUEUED else 0
         yield service_pb2.GetJobResponse(job=record.to_proto(position))
         if request.include_result and record.state == SUCCEEDED:
-            for data in self.store.keyframes(record.id):
-                yield service_pb2.GetJobResponse(keyframe=drawing_pb2.Keyframe.FromString(data))
+            # Stored keyframes go out as they are: a GetJobResponse holding one is just the tag of
+            # its `keyframe` field (2, length-delimited) and the delimited record.
+            for record_bytes in self.store.delimited_keyframes(record.id):
+                yield _KEYFRAME_TAG + record_bytes
 
     async def ListJobs(self, request, context):
         user = await self._user(context)
@@ -206,4 +209,4 @@ def add_to_server(servicer: AnimationService, server) -> str:
 
 
 def _serialize(message) -> bytes:
-    return message.SerializeToString()
+    return message if isinstance(message, bytes) else message.SerializeToString()

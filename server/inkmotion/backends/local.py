@@ -34,6 +34,7 @@ class _Running:
         self.cancel = threading.Event()
         self.shutdown = False  # cancelled by a drain, not by a user: the job ends INTERRUPTED
         self.last_saved = 0.0
+        self.job: jobs_pb2.Job | None = None  # as it was when it started; progress events update a copy
 
 
 class LocalBackend(Backend):
@@ -151,13 +152,17 @@ class LocalBackend(Backend):
         try:
             request = service_pb2.SubmitJobRequest.FromString(self.store.request(job_id))
             checked = tasks.check_submission(request, self.limits)
+            running.job = self.store.get(job_id).to_proto()
+            piped = time.perf_counter()
             animation = tasks.run_submission(checked, running.device, lambda p: self._on_progress(running, p))
+            piped = time.perf_counter() - piped
             if running.cancel.is_set():
                 raise Cancelled()
             info = animation_info(animation)
             keyframes = [keyframe_to_proto(k).SerializeToString() for k in animation.keyframes]
             if self.store.save_result(job_id, info, keyframes):
-                log.info("job %s: finished, %d keyframes in %.2f s", job_id, len(keyframes), time.perf_counter() - started)
+                log.info("job %s: finished, %d keyframes in %.3f s (pipeline %.3f s)",
+                         job_id, len(keyframes), time.perf_counter() - started, piped)
         except Cancelled:
             if running.shutdown:
                 self.store.finish(job_id, INTERRUPTED, error="the server shut down while the job ran", from_states=(RUNNING,))
@@ -182,8 +187,8 @@ class LocalBackend(Backend):
             running.last_saved = now
         if self.hub.watcher_count(running.job_id) == 0:
             return
-        record = self.store.get(running.job_id)
-        job = record.to_proto()
+        job = jobs_pb2.Job()
+        job.CopyFrom(running.job)
         job.progress, job.step, job.total_steps, job.message = fraction, progress.step, progress.total, progress.message
         event = jobs_pb2.JobProgress(fraction=fraction, step=progress.step, total_steps=progress.total, message=progress.message)
         if progress.preview is not None:

@@ -19,10 +19,11 @@ from inkmotion.v1 import drawing_pb2
 _F32 = np.dtype("<f4")
 
 
-def _column(strokes: list[Stroke], get, width: int) -> bytes:
-    if not strokes:
+def _column(arrays: list) -> bytes:
+    """Arrays of the strokes back to back, as little-endian float32 bytes."""
+    if not arrays:
         return b""
-    return np.concatenate([np.asarray(get(s), _F32).reshape(-1, width) for s in strokes]).tobytes()
+    return np.concatenate(arrays, axis=0, dtype=_F32).tobytes()
 
 
 def drawing_to_proto(drawing: Drawing) -> drawing_pb2.Drawing:
@@ -32,16 +33,16 @@ def drawing_to_proto(drawing: Drawing) -> drawing_pb2.Drawing:
         height=drawing.height,
         layer=drawing.layer,
         point_counts=[len(s) for s in strokes],
-        positions=_column(strokes, lambda s: s.points, 2),
-        radii=_column(strokes, lambda s: s.radii, 1),
-        opacities=_column(strokes, lambda s: s.opacities, 1),
-        stroke_colors=_column(strokes, lambda s: s.color, 4),
+        positions=_column([s.points for s in strokes]),
+        radii=_column([s.radii for s in strokes]),
+        opacities=_column([s.opacities for s in strokes]),
+        stroke_colors=np.asarray([s.color for s in strokes], _F32).tobytes(),
         materials=drawing.materials,
     )
     if any(s.point_colors is not None for s in strokes):
-        msg.point_colors = _column(strokes, Stroke.colors, 4)
+        msg.point_colors = _column([s.colors() for s in strokes])
     if any(s.fill is not None for s in strokes):
-        msg.fill_colors = _column(strokes, lambda s: np.zeros(4) if s.fill is None else s.fill, 4)
+        msg.fill_colors = np.asarray([np.zeros(4) if s.fill is None else s.fill for s in strokes], _F32).tobytes()
     if any(s.cyclic for s in strokes):
         msg.cyclic.extend(s.cyclic for s in strokes)
     if any(s.material for s in strokes):
@@ -50,7 +51,7 @@ def drawing_to_proto(drawing: Drawing) -> drawing_pb2.Drawing:
         if not all(s.bezier is not None for s in strokes):
             raise ValueError("either every stroke has a Bezier form or none has")
         msg.bezier_segment_counts.extend(_segments(s) for s in strokes)
-        msg.bezier_points = _column(strokes, lambda s: s.bezier, 2)
+        msg.bezier_points = _column([s.bezier for s in strokes])
     return msg
 
 
@@ -104,27 +105,24 @@ def drawing_from_proto(msg: drawing_pb2.Drawing, field: str = "drawing") -> Draw
         segs = _per_stroke(msg.bezier_segment_counts, f"{field}.bezier_segment_counts", n_strokes, 0)
         ctrl_counts = [3 * k + (0 if c else 1) for k, c in zip(segs, cyclic)]
         ctrl = _array(msg.bezier_points, f"{field}.bezier_points", sum(ctrl_counts), 2, None)
-        beziers = np.split(ctrl, np.cumsum(ctrl_counts)[:-1])
+        ends = np.cumsum(ctrl_counts).tolist()
+        beziers = [ctrl[e - c:e] for c, e in zip(ctrl_counts, ends)]
 
-    splits = np.cumsum(counts)[:-1]
-    pts = np.split(positions, splits)
-    rad = np.split(radii, splits)
-    opa = np.split(opacities, splits)
-    pcol = np.split(point_colors, splits) if point_colors is not None else [None] * n_strokes
-    strokes = [
-        Stroke(
-            points=pts[i],
-            radii=rad[i],
-            opacities=opa[i],
+    bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
+    strokes = []
+    for i in range(n_strokes):
+        a, b = bounds[i], bounds[i + 1]
+        strokes.append(Stroke(
+            points=positions[a:b],
+            radii=radii[a:b],
+            opacities=opacities[a:b],
             color=stroke_colors[i] if stroke_colors is not None else BLACK.copy(),
-            point_colors=pcol[i],
+            point_colors=point_colors[a:b] if point_colors is not None else None,
             fill=fills[i] if fills is not None and fills[i][3] > 0 else None,
             cyclic=bool(cyclic[i]),
             material=int(materials[i]),
             bezier=beziers[i],
-        )
-        for i in range(n_strokes)
-    ]
+        ))
     return Drawing(msg.width, msg.height, strokes, layer=msg.layer, materials=list(msg.materials))
 
 
