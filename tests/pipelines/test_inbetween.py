@@ -1,0 +1,436 @@
+"""Classical inbetweening: keys unchanged, strokes paired by shape and position (not by order),
+rotation-aware motion, easing, attribute blending, unmatched strokes, cancellation, real sketches."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inkmotion.codec.drawing import Drawing, Stroke
+from inkmotion.errors import Cancelled, InvalidInput
+from inkmotion.geometry import Similarity, cumulative_length, fit_similarity, resample
+from inkmotion.pipelines.base import Progress
+from inkmotion.pipelines.inbetween import ease, inbetween, match_strokes
+
+try:
+    from inkmotion.codec.svg import read_svg
+except ImportError:  # the SVG codec is written in parallel; the testdata's paths are simple
+    read_svg = None
+
+
+def _read_simple_svg(path: Path) -> Drawing:
+    """The testdata's SVGs: <path d="M x y C ... [Z]"> with absolute or relative M/L/C commands,
+    stroke-width and a stroke colour. Each cubic is flattened to 12 points."""
+    text = path.read_text()
+    size = re.search(r'<svg[^>]*width="([\d.]+)"[^>]*height="([\d.]+)"', text)
+    width, height = (int(float(v)) for v in size.groups()) if size else (256, 256)
+    strokes = []
+    for element in re.findall(r"<path\b[^>]*>", text):
+        d = re.search(r'\bd="([^"]*)"', element)
+        if not d or not re.search(r"[Mm]", d.group(1)):
+            continue
+        sw = re.search(r'stroke-width="([\d.]+)"', element)
+        radius = float(sw.group(1)) / 2 if sw else 0.5
+        tokens = re.findall(r"[MmLlCcZz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", d.group(1))
+        points, cmd, here, closed = [], "M", np.zeros(2), False
+        i = 0
+        while i < len(tokens):
+            if tokens[i].isalpha():
+                cmd = tokens[i]
+                i += 1
+                if cmd in "Zz":
+                    closed = True
+                    continue
+            values = [float(v) for v in tokens[i : i + (6 if cmd in "Cc" else 2)]]
+            i += len(values)
+            base = here if cmd.islower() else np.zeros(2)
+            if cmd in "Cc":
+                c1, c2, p = (base + np.array(values[k : k + 2]) for k in (0, 2, 4))
+                t = np.linspace(0, 1, 13)[1:, None]
+                points.extend(((1 - t) ** 3 * here + 3 * (1 - t) ** 2 * t * c1 + 3 * (1 - t) * t**2 * c2 + t**3 * p))
+                here = p
+            else:
+                here = base + np.array(values)
+                points.append(here)
+                cmd = {"M": "L", "m": "l"}.get(cmd, cmd)
+        strokes.append(Stroke.from_points(np.array(points), radius=radius, cyclic=closed))
+    return Drawing(width, height, strokes)
+
+
+def load(path: Path) -> Drawing:
+    return read_svg(path) if read_svg is not None else _read_simple_svg(path)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def transformed(drawing: Drawing, motion: Similarity, order=None, reverse=False) -> Drawing:
+    """The drawing moved by `motion`, its strokes in `order`, optionally each drawn the other way."""
+    order = range(len(drawing.strokes)) if order is None else order
+    strokes = []
+    for k in order:
+        s = drawing.strokes[k]
+        flip = slice(None, None, -1) if reverse else slice(None)
+        strokes.append(
+            s.copy(
+                points=motion.apply(s.points)[flip].astype(np.float32),
+                radii=s.radii[flip].copy(),
+                opacities=s.opacities[flip].copy(),
+                bezier=None,
+            )
+        )
+    return Drawing(drawing.width, drawing.height, strokes, drawing.layer, list(drawing.materials))
+
+
+def about(center, angle: float, shift=(0.0, 0.0), scale: float = 1.0) -> Similarity:
+    """Turn (and scale) about `center`, then shift."""
+    linear = Similarity(angle, scale, np.zeros(2))
+    center = np.asarray(center, float)
+    return Similarity(angle, scale, center - linear.apply(center) + np.asarray(shift, float))
+
+
+def assert_same_drawing(got: Drawing, want: Drawing) -> None:
+    assert got is not want
+    assert (got.width, got.height, got.layer, got.materials) == (want.width, want.height, want.layer, want.materials)
+    assert len(got.strokes) == len(want.strokes)
+    for g, w in zip(got.strokes, want.strokes):
+        assert (g.cyclic, g.material) == (w.cyclic, w.material)
+        for name in ("points", "radii", "opacities", "color", "point_colors", "fill", "bezier"):
+            a, b = getattr(g, name), getattr(w, name)
+            assert (a is None) == (b is None), name
+            if a is not None:
+                assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), name
+                assert not np.shares_memory(a, b), f"{name} is shared with the key"
+
+
+def distance_to_polyline(points: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """Distance from each point to the nearest segment of `line`."""
+    a, b = line[:-1][None], line[1:][None]
+    p = points[:, None]
+    ab = b - a
+    t = np.clip(((p - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0, 1)
+    return np.linalg.norm(p - (a + t[..., None] * ab), axis=-1).min(axis=1)
+
+
+def hook(center=(128.0, 128.0), size=40.0, n=40) -> np.ndarray:
+    """An asymmetric open curve: a half circle with a straight tail."""
+    t = np.linspace(0, np.pi, n // 2)
+    arc = np.stack([np.cos(t), np.sin(t)], axis=1) * size / 2
+    tail = np.stack([np.full(n - n // 2, -size / 2), np.linspace(0, -size, n - n // 2 + 1)[1:]], axis=1)
+    pts = np.concatenate([arc, tail])
+    return (pts - pts.mean(axis=0) + center).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def sketches(vector_sketches) -> dict[str, Drawing]:
+    return {p.name: load(p) for p in vector_sketches}
+
+
+@pytest.fixture(scope="module")
+def horse(sketches) -> Drawing:
+    return sketches["horse_svg.svg"]
+
+
+# --- keys, frames, options -----------------------------------------------------------------------
+
+
+def test_keys_come_out_unchanged_and_frames_count_both(sketches):
+    start, end = sketches["horse_svg.svg"], sketches["penguin_scaled1.svg"]
+    start.materials[:] = []  # whatever the reader gives, both keys must come back as they are
+    for frames in (2, 3, 7):
+        out = inbetween(start, end, frames)
+        assert len(out) == frames
+        assert_same_drawing(out[0], start)
+        assert_same_drawing(out[-1], end)
+    between = inbetween(start, end, 5)[1:-1]
+    assert all(s.bezier is None for d in between for s in d.strokes)
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"frames": 1}, "frames"),
+        ({"frames": 0}, "frames"),
+        ({"frames": -3}, "frames"),
+        ({"frames": 2.5}, "frames"),
+        ({"frames": True}, "frames"),
+        ({"easing": "bounce"}, "easing"),
+        ({"motion_path": "spline"}, "motion_path"),
+        ({"unmatched": "pop"}, "unmatched"),
+    ],
+)
+def test_bad_options_name_the_field_and_the_choices(horse, kwargs, field):
+    args = {"frames": 4, **kwargs}
+    with pytest.raises(InvalidInput) as err:
+        inbetween(horse, horse, args.pop("frames"), **args)
+    assert err.value.field == field
+    if field == "easing":
+        assert "linear, ease-in-out, ease-in, ease-out" in str(err.value)
+    if field == "unmatched":
+        assert "fade, draw-on" in str(err.value)
+
+
+# --- matching ------------------------------------------------------------------------------------
+
+
+def test_shuffled_strokes_go_to_their_true_partners(sketches):
+    """End = start turned 25 degrees about the canvas centre, shifted, strokes shuffled: pairing
+    strokes by their order (as Blender's Interpolate does) gets this wrong."""
+    rng = np.random.default_rng(7)
+    for name, start in sketches.items():
+        motion = about((128, 128), np.radians(25), shift=(18, -10))
+        order = rng.permutation(len(start.strokes))
+        end = transformed(start, motion, order)
+        match = match_strokes(start, end)
+        assert len(match.start_only) == len(match.end_only) == 0, name
+        assert (order[match.pairs[:, 1]] == match.pairs[:, 0]).all(), name
+
+        mid = inbetween(start, end, 3, easing="linear")[1]
+        assert len(mid.strokes) == len(start.strokes)
+        half = Similarity(motion.angle / 2, 1.0, np.zeros(2))
+        for k, stroke in enumerate(start.strokes):
+            # Each stroke turns half way about its centroid (of even arc-length samples) while that
+            # moves half way: the points that travel are the start key's own.
+            center = resample(stroke.points, len(stroke), stroke.cyclic).mean(axis=0)
+            expected = half.apply(stroke.points - center) + (center + motion.apply(center)) / 2
+            np.testing.assert_allclose(mid.strokes[k].points, expected, atol=0.05, err_msg=f"{name} stroke {k}")
+
+
+def test_strokes_drawn_the_other_way_keep_their_shape(horse):
+    rng = np.random.default_rng(1)
+    order = rng.permutation(len(horse.strokes))
+    end = transformed(horse, Similarity(0.0, 1.0, np.array([6.0, 4.0])), order, reverse=True)
+    mid = inbetween(horse, end, 3, easing="linear", motion_path="linear")[1]
+    for k, stroke in enumerate(horse.strokes):
+        np.testing.assert_allclose(mid.strokes[k].points, stroke.points + [3.0, 2.0], atol=0.01)
+
+
+def test_closed_strokes_starting_elsewhere_and_reversed_do_not_twist(sketches):
+    start = sketches["surfer-01.svg"]
+    assert all(s.cyclic for s in start.strokes)
+    strokes = []
+    for k, s in enumerate(start.strokes):
+        roll = (5 * k + 3) % len(s)
+        flip = slice(None, None, -1) if k % 2 else slice(None)
+        strokes.append(s.copy(points=np.roll(s.points, -roll, axis=0)[flip].copy(), bezier=None))
+    end = Drawing(start.width, start.height, strokes[::-1], start.layer, list(start.materials))
+    for path in ("linear", "arc"):
+        mid = inbetween(start, end, 3, motion_path=path)[1]
+        for k, s in enumerate(start.strokes):
+            loop = np.concatenate([s.points, s.points[:1]])
+            assert distance_to_polyline(mid.strokes[k].points, loop).max() < 0.3, (path, k)
+            assert mid.strokes[k].length() == pytest.approx(s.length(), rel=0.02)
+
+
+def test_different_point_counts_per_stroke(horse):
+    """End strokes: the start's resampled to 4..90 points (and in reverse order). Each frame has
+    the larger count and stays between the two polylines: no further from the start's than the
+    eased time times the end polyline's own distance from it."""
+    rng = np.random.default_rng(3)
+    strokes = []
+    for s in horse.strokes:
+        n = int(rng.integers(4, 90))
+        strokes.append(Stroke.from_points(resample(s.points, n, s.cyclic), radius=float(s.radii[0]), cyclic=s.cyclic))
+    end = Drawing(horse.width, horse.height, strokes[::-1])
+    out = inbetween(horse, end, 4)
+    times = ease(np.linspace(0, 1, 4), "ease-in-out")
+    for i, frame in enumerate(out[1:-1], start=1):
+        for k, s in enumerate(horse.strokes):
+            got = frame.strokes[k].points
+            assert len(got) == max(len(s), len(strokes[k]))
+            apart = distance_to_polyline(s.points, strokes[k].points).max()
+            assert distance_to_polyline(got, s.points).max() <= times[i] * apart + 0.1
+
+
+def test_unmatched_strokes_fade(horse):
+    removed = [2, 9]
+    kept = [k for k in range(len(horse.strokes)) if k not in removed]
+    t = np.linspace(0, 2 * np.pi, 60)
+    ring = Stroke.from_points(np.stack([240 + 12 * np.cos(t), 16 + 12 * np.sin(t)], axis=1), radius=2, opacity=0.8)
+    end = Drawing(horse.width, horse.height, [horse.strokes[k].copy() for k in kept[::-1]] + [ring])
+    match = match_strokes(horse, end)
+    assert match.start_only.tolist() == removed
+    assert match.end_only.tolist() == [len(kept)]
+
+    out = inbetween(horse, end, 6, easing="linear")
+    times = np.linspace(0, 1, 6)
+    for i, frame in enumerate(out[1:-1], start=1):
+        assert len(frame.strokes) == len(horse.strokes) + 1  # start order, then the new ring
+        for k in removed:
+            np.testing.assert_array_equal(frame.strokes[k].points, horse.strokes[k].points)
+            expected = horse.strokes[k].opacities * (1 - times[i])
+            np.testing.assert_allclose(frame.strokes[k].opacities, expected, rtol=1e-6)
+        np.testing.assert_allclose(frame.strokes[-1].opacities, 0.8 * times[i], rtol=1e-6)
+        np.testing.assert_array_equal(frame.strokes[-1].points, ring.points)
+    # Opacity heads to 0 at the key without the stroke, and comes from 0 at the key without the ring.
+    fading = [f.strokes[removed[0]].opacities.max() for f in out[1:-1]]
+    assert all(np.diff(fading) < 0) and fading[-1] < 0.25
+    appearing = [f.strokes[-1].opacities.max() for f in out[1:-1]]
+    assert all(np.diff(appearing) > 0) and appearing[0] < 0.2
+
+
+def test_unmatched_strokes_draw_on_along_their_length(horse):
+    end = Drawing(horse.width, horse.height, [s.copy() for s in horse.strokes[1:]])
+    t = np.linspace(0, 2 * np.pi, 60)
+    ring = Stroke.from_points(np.stack([240 + 12 * np.cos(t), 16 + 12 * np.sin(t)], axis=1), cyclic=True)
+    end.strokes.append(ring)
+    out = inbetween(horse, end, 7, easing="linear", unmatched="draw-on")
+    times = np.linspace(0, 1, 7)
+    erased = [f.strokes[0].length() for f in out[1:-1]]
+    drawn = [f.strokes[-1].length() for f in out[1:-1]]
+    np.testing.assert_allclose(erased, horse.strokes[0].length() * (1 - times[1:-1]), rtol=1e-4)
+    np.testing.assert_allclose(drawn, ring.length() * times[1:-1], rtol=1e-4)
+    for f in out[1:-1]:
+        part = f.strokes[0].points
+        np.testing.assert_array_equal(part[0], horse.strokes[0].points[0])  # erased from its end
+        assert distance_to_polyline(part, horse.strokes[0].points).max() < 1e-3
+        assert not f.strokes[-1].cyclic  # an open part of the ring until it is whole
+
+
+# --- motion --------------------------------------------------------------------------------------
+
+
+def test_arc_turns_a_stroke_rigidly_where_linear_shrinks_it():
+    start_points = hook()
+    turn = about(start_points.mean(axis=0), np.pi / 2)
+    start = Drawing(256, 256, [Stroke.from_points(start_points)])
+    end = Drawing(256, 256, [Stroke.from_points(turn.apply(start_points).astype(np.float32))])
+    length = start.strokes[0].length()
+
+    arc = inbetween(start, end, 3, easing="linear", motion_path="arc")[1].strokes[0]
+    assert arc.length() == pytest.approx(length, rel=1e-3)
+    fit = fit_similarity(start_points, arc.points)
+    assert np.degrees(fit.angle) == pytest.approx(45.0, abs=0.5)
+    assert fit.scale == pytest.approx(1.0, abs=1e-3)
+
+    linear = inbetween(start, end, 3, easing="linear", motion_path="linear")[1].strokes[0]
+    assert linear.length() < 0.8 * length  # the chords of a quarter turn: cos 45 of the length
+    assert fit_similarity(start_points, linear.points).scale < 0.75
+
+
+def test_arc_interpolates_scale_geometrically_and_moves_the_centroid_straight():
+    start_points = hook()
+    grow = about(start_points.mean(axis=0), np.radians(60), shift=(40, 10), scale=2.0)
+    start = Drawing(256, 256, [Stroke.from_points(start_points)])
+    end = Drawing(256, 256, [Stroke.from_points(grow.apply(start_points).astype(np.float32))])
+    frames = inbetween(start, end, 5, easing="linear")
+    for i, frame in enumerate(frames[1:-1], start=1):
+        fit = fit_similarity(start_points, frame.strokes[0].points)
+        assert fit.scale == pytest.approx(2.0 ** (i / 4), rel=1e-3)
+        assert np.degrees(fit.angle) == pytest.approx(60 * i / 4, abs=0.2)
+        # The centroid (of the curve: of even arc-length samples) moves on a straight line.
+        center = resample(start_points, 40).mean(axis=0)
+        got = resample(frame.strokes[0].points, 40).mean(axis=0)
+        np.testing.assert_allclose(got, center + (grow.apply(center) - center) * i / 4, atol=0.02)
+
+
+def test_easing_spends_time_differently_but_meets_at_the_middle():
+    start_points = hook()
+    start = Drawing(256, 256, [Stroke.from_points(start_points)])
+    end = Drawing(256, 256, [Stroke.from_points(start_points + np.float32(60))])
+
+    def travelled(easing):
+        out = inbetween(start, end, 5, easing=easing)
+        return [float(np.mean(f.strokes[0].points[:, 0] - start_points[:, 0])) for f in out]
+
+    linear, in_out = travelled("linear"), travelled("ease-in-out")
+    assert in_out[2] == pytest.approx(linear[2], abs=1e-3) == pytest.approx(30, abs=1e-3)
+    assert 0 < in_out[1] < linear[1]
+    assert travelled("ease-in")[1] < linear[1] < travelled("ease-out")[1]
+    assert all(np.diff(in_out) > 0)
+    np.testing.assert_allclose(ease([0, 0.5, 1], "ease-in-out"), [0, 0.5, 1])
+
+
+def test_width_opacity_and_colours_blend_monotonically():
+    pts = hook()
+    start_stroke = Stroke.from_points(pts, radius=1.0, opacity=0.2, color=[1, 0, 0, 1])
+    start_stroke.point_colors = np.tile(np.float32([1, 0.5, 0, 1]), (len(pts), 1))
+    start_stroke.material = 1
+    end_stroke = Stroke.from_points(pts[::-1][::2] + np.float32(20), radius=5.0, opacity=1.0, color=[0, 0, 1, 1])
+    end_stroke.fill = np.float32([0, 1, 0, 0.6])
+    start = Drawing(256, 256, [start_stroke], materials=["a", "b"])
+    end = Drawing(256, 256, [end_stroke], materials=["a", "b"])
+    out = inbetween(start, end, 6, easing="linear")
+    between = [f.strokes[0] for f in out[1:-1]]
+    for name in ("radii", "opacities"):
+        series = [float(getattr(start_stroke, name).mean())] + [float(getattr(s, name).mean()) for s in between] + [
+            float(getattr(end_stroke, name).mean())
+        ]
+        assert all(np.diff(series) > 0), name
+    reds = [s.color[0] for s in between]
+    blues = [s.color[2] for s in between]
+    assert all(np.diff(reds) < 0) and all(np.diff(blues) > 0)
+    greens = [float(s.point_colors[:, 1].mean()) for s in between]  # 0.5 -> 0 (end is all blue)
+    assert all(np.diff(greens) < 0)
+    fill_alpha = [s.fill[3] for s in between]  # no fill at the start: it fades in
+    assert all(np.diff(fill_alpha) > 0) and fill_alpha[0] < 0.2
+    assert all(s.material == 1 and not s.cyclic for s in between)
+    assert all(s.points.dtype == np.float32 and s.radii.dtype == np.float32 for s in between)
+
+
+# --- cancellation, progress ----------------------------------------------------------------------
+
+
+def test_calls_back_once_per_frame_and_a_cancel_stops_it(horse):
+    seen: list[Progress] = []
+    inbetween(horse, horse, 6, on_progress=seen.append)
+    assert [p.step for p in seen] == [1, 2, 3, 4, 5, 6]
+    assert all(p.total == 6 for p in seen)
+
+    calls = []
+
+    def cancel_at_third(progress: Progress) -> None:
+        calls.append(progress.step)
+        if progress.step == 3:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        inbetween(horse, horse, 24, on_progress=cancel_at_third)
+    assert calls == [1, 2, 3]
+
+
+# --- real sketches and odd inputs ----------------------------------------------------------------
+
+
+def _finite(drawing: Drawing) -> bool:
+    return all(
+        np.isfinite(s.points).all() and np.isfinite(s.radii).all() and np.isfinite(s.opacities).all()
+        for s in drawing.strokes
+    )
+
+
+def test_runs_on_every_sketch(sketches):
+    names = sorted(sketches)
+    for k, name in enumerate(names):
+        start, other = sketches[name], sketches[names[(k + 1) % len(names)]]
+        moved = transformed(start, about((128, 128), np.radians(-40), shift=(-20, 25), scale=0.8))
+        for end, unmatched in ((other, "fade"), (other, "draw-on"), (moved, "fade")):
+            out = inbetween(start, end, 5, unmatched=unmatched, motion_path=["arc", "linear"][k % 2])
+            assert len(out) == 5
+            assert_same_drawing(out[0], start)
+            assert_same_drawing(out[-1], end)
+            assert all(_finite(f) for f in out), (name, unmatched)
+            for f in out[1:-1]:
+                assert len(f.strokes) >= max(len(start.strokes), len(end.strokes))
+                assert all(len(s.points) == len(s.radii) == len(s.opacities) for s in f.strokes)
+
+
+def test_empty_and_degenerate_keys():
+    dot = Stroke.from_points([[10, 10]])
+    same = Stroke.from_points([[50, 50], [50, 50], [50, 50]])
+    line = Stroke.from_points([[0, 0], [30, 0]])
+    empty = Stroke.from_points(np.zeros((0, 2)))
+    blank = Drawing(64, 64)
+    full = Drawing(64, 64, [dot, same, line, empty])
+    moved = Drawing(64, 64, [Stroke.from_points(s.points + 3) for s in (line, same, dot)] + [empty.copy()])
+    for a, b in ((blank, blank), (blank, full), (full, blank), (full, moved), (moved, full)):
+        for unmatched in ("fade", "draw-on"):
+            out = inbetween(a, b, 4, unmatched=unmatched)
+            assert len(out) == 4 and all(_finite(f) for f in out)
+    mid = inbetween(full, moved, 3, easing="linear")[1]
+    np.testing.assert_allclose(mid.strokes[0].points, [[11.5, 11.5]])  # the dot moved half way
+    np.testing.assert_allclose(mid.strokes[2].points, [[1.5, 1.5], [31.5, 1.5]])
+    assert cumulative_length(mid.strokes[2].points)[-1] == pytest.approx(30)
