@@ -47,3 +47,19 @@ def test_raster_and_prompt_limits():
         check_prompt("p", "  ", LIMITS)
     with pytest.raises(InvalidInput, match="p: 1001 characters is over the limit of 1000 characters"):
         check_prompt("p", "x" * 1001, LIMITS)
+
+
+def test_png_size_is_read_from_its_header(raster_sketches):
+    from PIL import Image
+
+    big = max(raster_sketches, key=lambda p: Image.open(p).width * Image.open(p).height)
+    msg = drawing_pb2.Raster(png=big.read_bytes())
+    with Image.open(big) as image:
+        width, height = image.size
+    with pytest.raises(InvalidInput, match=rf"r.width: {width} px is over the limit of 512 px"):
+        check_raster("r", msg, LIMITS)
+    roomy = Limits(max_canvas_size=10_000, max_raster_pixels=100)
+    with pytest.raises(InvalidInput, match=rf"r: {width}x{height} = {width * height} pixels is over the limit of 100"):
+        check_raster("r", msg, roomy)
+    with pytest.raises(InvalidInput, match="r.png: is not a PNG file"):
+        check_raster("r", drawing_pb2.Raster(png=b"GIF89a" + bytes(30)), LIMITS)

@@ -285,3 +285,26 @@ def test_sigterm_past_the_drain_timeout_marks_jobs_interrupted(tmp_path, vector_
     with ServerProcess(tmp_path) as proc:
         got = Client(proc.address).job(job.id)
         assert got.state == jobs_pb2.JOB_STATE_INTERRUPTED and "shut down" in got.error
+
+
+def test_a_watcher_rides_out_a_server_restart(tmp_path, vector_sketches):
+    """The client re-attaches when the connection drops; the job, re-queued, runs to the end."""
+    first = ServerProcess(tmp_path).start()
+    port = first.port
+    client = Client(first.address)
+    job = client.submit(inbetween_request(vector_sketches[17], vector_sketches[18], frames=15, model="test-slow"))
+    events: list = []
+    watcher = threading.Thread(target=lambda: events.extend(client.watch(job.id, retry_for=60)), daemon=True)
+    watcher.start()
+    wait_state(client, job.id, lambda j: j.step >= 2)
+    first.kill()
+    second = ServerProcess(tmp_path, "--port", str(port))
+    try:
+        second.start()
+        watcher.join(60)
+        assert not watcher.is_alive()
+        assert event_kind(events[-1]) == "finished"
+        assert "re-queued" in second.log and "attempt 2" in second.log, second.log
+        assert len(client.result(job.id).keyframes) == 15
+    finally:
+        second.stop()

@@ -87,6 +87,11 @@ class Client:
         options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
+            # A restarted local server should be found again within a second, not after gRPC's
+            # default back-off has grown to minutes.
+            ("grpc.initial_reconnect_backoff_ms", 250),
+            ("grpc.min_reconnect_backoff_ms", 250),
+            ("grpc.max_reconnect_backoff_ms", 2000),
         ]
         self._metadata: tuple = ()
         if tls or root_certificates is not None:

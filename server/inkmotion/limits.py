@@ -75,10 +75,15 @@ def check_raster(field: str, raster: drawing_pb2.Raster, limits: Limits) -> None
     if kind is None:
         raise InvalidInput(field, "has neither png nor rgba pixels")
     if kind == "rgba":
-        check_canvas(field, raster.width, raster.height, limits)
-        if raster.width * raster.height > limits.max_raster_pixels:
-            raise over(field, f"{raster.width}x{raster.height} = {raster.width * raster.height} pixels", limits.max_raster_pixels)
-    # PNG dimensions are checked from the header when decoded (codec.proto.raster_from_proto).
+        width, height = raster.width, raster.height
+    else:  # read the size from the PNG header, before anything is decoded
+        header = raster.png[:24]
+        if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+            raise InvalidInput(f"{field}.png", "is not a PNG file")
+        width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+    check_canvas(field, width, height, limits)
+    if width * height > limits.max_raster_pixels:
+        raise over(field, f"{width}x{height} = {width * height} pixels", limits.max_raster_pixels)
 
 
 def check_keyframe(field: str, key: drawing_pb2.Keyframe, limits: Limits) -> None:

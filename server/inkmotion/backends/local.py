@@ -34,6 +34,7 @@ class _Running:
         self.cancel = threading.Event()
         self.shutdown = False  # cancelled by a drain, not by a user: the job ends INTERRUPTED
         self.last_saved = 0.0
+        self.last_event = 0.0
         self.job: jobs_pb2.Job | None = None  # as it was when it started; progress events update a copy
 
 
@@ -47,6 +48,7 @@ class LocalBackend(Backend):
         *,
         max_attempts: int = 2,
         progress_save_interval: float = 0.5,
+        progress_event_interval: float = 0.05,
     ):
         self.store = store
         self.hub = hub
@@ -54,6 +56,7 @@ class LocalBackend(Backend):
         self.limits = limits
         self.max_attempts = max_attempts
         self.progress_save_interval = progress_save_interval
+        self.progress_event_interval = progress_event_interval
         self._wake = asyncio.Event()
         self._draining = False
         self._running: dict[str, _Running] = {}
@@ -185,8 +188,14 @@ class LocalBackend(Backend):
         if now - running.last_saved >= self.progress_save_interval or progress.step == progress.total:
             self.store.set_progress(running.job_id, fraction, progress.step, progress.total, progress.message)
             running.last_saved = now
-        if self.hub.watcher_count(running.job_id) == 0:
+        # Watchers hear at most ~20 progress events a second (and always the last step and any
+        # preview): a fast job would otherwise spend its time telling people about itself.
+        last = progress.step == progress.total
+        if self.hub.watcher_count(running.job_id) == 0 or (
+            now - running.last_event < self.progress_event_interval and not last and progress.preview is None
+        ):
             return
+        running.last_event = now
         job = jobs_pb2.Job()
         job.CopyFrom(running.job)
         job.progress, job.step, job.total_steps, job.message = fraction, progress.step, progress.total, progress.message

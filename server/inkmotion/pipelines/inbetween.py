@@ -28,7 +28,7 @@ comes from the shapes and where they are, and motion can turn.
 
 The learned two-sketch inbetweening model (two rough sketches -> video: feature retrieval and
 projection, then motion projection and feature blending; the paper in
-`/work/shared/papers/two-sketch-inbetweening.txt`) is a later step; this pipeline is the classical
+`../shared/papers/two-sketch-inbetweening.txt`) is a later step; this pipeline is the classical
 engine it falls back to.
 
 Intermediate frames take the start key's canvas, layer and materials (the end key's materials that
