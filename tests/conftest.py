@@ -26,3 +26,14 @@ def vector_sketches() -> list[Path]:
 @pytest.fixture(scope="session")
 def raster_sketches() -> list[Path]:
     return RASTER_SKETCHES
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    """A tiny random text-to-video model in ModelScope's layout (scripts/make_tiny_models.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_tiny_models", REPO / "scripts" / "make_tiny_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_tiny_models(tmp_path_factory.mktemp("tiny") / "t2v", seed=0)
