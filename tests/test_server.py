@@ -22,7 +22,10 @@ from inkmotion.v1 import drawing_pb2, jobs_pb2, tasks_pb2
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with ServerProcess(tmp_path_factory.mktemp("server")) as proc:
+    # An empty hub cache, so the built-in model is "not downloaded" on any machine.
+    folder = tmp_path_factory.mktemp("server")
+    env = {"HF_HUB_CACHE": str(folder / "hub"), "INKMOTION_MODELS": "", "XDG_CONFIG_HOME": str(folder / "config")}
+    with ServerProcess(folder / "data", env=env) as proc:
         yield proc
 
 
@@ -53,7 +56,11 @@ def test_capabilities_describe_the_server(client):
     tasks = {t.name: t for t in caps.tasks}
     assert set(tasks) == {"text", "video", "raster", "path", "inbetween"}
     assert tasks["inbetween"].available and tasks["inbetween"].default_model == "stroke-match"
-    assert not tasks["text"].available and tasks["text"].unavailable_reason
+    assert tasks["text"].available and tasks["text"].default_model == "modelscope-1.7b"
+    models = {m.name: m for m in caps.models}
+    assert models["modelscope-1.7b"].source.startswith("damo-vilab/text-to-video-ms-1.7b")
+    assert not models["modelscope-1.7b"].available, "the hub cache is empty"
+    assert not tasks["video"].available and tasks["video"].unavailable_reason
     assert [d.name for d in caps.devices] == ["cpu"]
     assert caps.limits.max_frames == 128 and caps.limits.max_message_bytes == 64 * 1024 * 1024
     assert not caps.auth_required
@@ -174,8 +181,8 @@ def test_bad_input_is_refused_clearly_and_the_server_stays_up(server, name):
 
 def test_unavailable_tasks_answer_unimplemented(client):
     with pytest.raises(InkMotionError) as info:
-        client.submit(tasks_pb2.TextMotionRequest(sketch=_drawing([[0, 0], [1, 1]]), prompt="a cat"))
-    assert info.value.code == "UNIMPLEMENTED" and "text" in info.value.message
+        client.submit(tasks_pb2.VideoMotionRequest(sketch=_drawing([[0, 0], [1, 1]]), prompt="a cat"))
+    assert info.value.code == "UNIMPLEMENTED" and "video" in info.value.message
 
 
 def test_unknown_job_ids_are_not_found(client):

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from inkmotion import __version__
-from inkmotion.errors import InvalidInput
+from inkmotion.errors import InvalidInput, ModelUnavailable
+from inkmotion.models import OFFLOAD_ENV
 
 EXIT_USAGE = 2
 
@@ -133,6 +134,8 @@ def cmd_serve(args) -> int:
         max_message_mb=args.max_message_mb, drain_timeout=args.drain_timeout,
         plugins=args.plugin + [m for m in os.environ.get("INKMOTION_PLUGINS", "").split(",") if m],
     )
+    if args.cpu_offload:
+        os.environ[OFFLOAD_ENV] = "1"  # read by the model loader in the worker threads
     asyncio.run(serve(config))
     return 0
 
@@ -211,7 +214,7 @@ def _animate_in_process(request, args) -> int:
 
     submission = service_pb2.SubmitJobRequest(**{_TASK_FIELDS[type(request).DESCRIPTOR.name]: request})
     try:
-        checked = tasks.check_submission(submission, Limits())
+        checked = tasks.check_submission(submission, Limits(), allow_model_paths=True)
     except tasks.TaskUnavailable as exc:
         fail(str(exc))
     device = resolve_devices(args.device)[0]
@@ -259,8 +262,17 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_models(args) -> int:
+    if args.action == "pull":
+        from inkmotion import models
+
+        if not args.name:
+            fail("models pull needs a model NAME (see `inkmotion models`)", EXIT_USAGE)
+        spec = models.resolve(args.name)
+        print(f"downloading {spec.name} from {spec.where} ({spec.size or 'size unknown'}) into the hub cache", file=sys.stderr)
+        path = models.pull(args.name, revision=args.revision)
+        print(f"{spec.name}: ready in {path}")
+        return 0
     if args.server:
-        from inkmotion.v1 import tasks_pb2
 
         with _client(args) as client:
             caps = client.capabilities()
@@ -272,8 +284,15 @@ def cmd_models(args) -> int:
     from inkmotion import tasks
 
     for spec in tasks.TASKS.values():
-        state = f"models: {', '.join(spec.models)}" if spec.available else f"unavailable: {spec.unavailable_reason}"
-        print(f"{spec.name:10} {state}")
+        if not spec.available:
+            print(f"{spec.name:10} unavailable: {spec.unavailable_reason}")
+            continue
+        print(f"{spec.name:10}")
+        for name in spec.models:
+            _, source, present = tasks.model_info(spec, name)
+            default = " (default)" if name == spec.default_model else ""
+            where = "" if source == "builtin" else f"  {source}  {'present' if present else 'not downloaded: inkmotion models pull ' + name}"
+            print(f"    {name}{default}{where}")
     return 0
 
 
@@ -305,6 +324,8 @@ def make_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", type=Path, help="server private key (PEM)")
     serve.add_argument("--max-message-mb", type=int, default=64, help="largest gRPC message, both ways")
     serve.add_argument("--drain-timeout", type=float, default=30.0, help="seconds running jobs get to finish on SIGTERM")
+    serve.add_argument("--cpu-offload", action="store_true",
+                       help="GPU memory saver: keep the text encoder on the CPU, move the UNet and VAE in only while they run")
     serve.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                        help="import MODULE and call its register(tasks) to add models (env INKMOTION_PLUGINS)")
     serve.set_defaults(func=cmd_serve)
@@ -336,7 +357,10 @@ def make_parser() -> argparse.ArgumentParser:
     _add_remote(jobs, required=True)
     jobs.set_defaults(func=cmd_jobs)
 
-    models = commands.add_parser("models", help="the tasks and models this install (or a server) offers")
+    models = commands.add_parser("models", help="list the tasks and models (here or on a server), or pull weights")
+    models.add_argument("action", nargs="?", choices=["list", "pull"], default="list")
+    models.add_argument("name", nargs="?", help="the model to pull")
+    models.add_argument("--revision", help="hub revision to pull (default: the registry's)")
     _add_remote(models)
     models.set_defaults(func=cmd_models)
     return parser
@@ -360,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except InvalidInput as exc:
         fail(str(exc), EXIT_USAGE)
+    except ModelUnavailable as exc:
+        fail(str(exc))
     except InkMotionError as exc:
         fail(f"{exc.message} ({exc.code})")
     except KeyboardInterrupt:

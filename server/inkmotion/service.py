@@ -75,7 +75,8 @@ class AnimationService(service_grpc.AnimationServiceServicer):
                 default_model=spec.default_model,
             )
             for model in spec.models:
-                response.models.add(name=model, task=spec.task, description=spec.description, source="builtin", available=True)
+                description, source, available = tasks.model_info(spec, model)
+                response.models.add(name=model, task=spec.task, description=description, source=source, available=available)
         return response
 
     async def SubmitJob(self, request, context):

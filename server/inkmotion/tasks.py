@@ -7,16 +7,20 @@ an `Animation`. Neither knows about gRPC, jobs or threads.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from inkmotion.codec.drawing import Animation, Drawing, Keyframe
-from inkmotion.codec.proto import keyframe_from_proto
+from inkmotion.codec.proto import drawing_from_proto, keyframe_from_proto
 from inkmotion.errors import InvalidInput
-from inkmotion.limits import Limits, check_keyframe, check_range, over
+from inkmotion.limits import Limits, check_drawing, check_keyframe, check_optional, check_prompt, check_range, over
 from inkmotion.pipelines.base import ProgressCallback
 from inkmotion.v1 import animation_service_pb2 as service_pb2
 from inkmotion.v1 import tasks_pb2
+
+log = logging.getLogger("inkmotion.tasks")
 
 Request = object  # one of the *Request messages of tasks.proto
 Runner = Callable[[Request, str, ProgressCallback], Animation]
@@ -32,6 +36,8 @@ class TaskSpec:
     models: dict[str, Runner] = field(default_factory=dict)
     check: Callable[[Request, Limits, str], None] | None = None
     unavailable_reason: str = ""
+    # Builds a runner for a model folder given by path (in-process use; servers take names).
+    path_runner: Callable[[str], Runner] | None = None
 
     @property
     def available(self) -> bool:
@@ -41,16 +47,15 @@ class TaskSpec:
     def default_model(self) -> str:
         return next(iter(self.models), "")
 
-    def resolve_model(self, requested: str, field_name: str) -> str:
+    def resolve_model(self, requested: str, field_name: str, allow_paths: bool = False) -> str:
         if not requested:
             return self.default_model
+        if allow_paths and self.path_runner is not None and requested not in self.models and Path(requested).is_dir():
+            return requested
         if requested not in self.models:
             known = ", ".join(self.models) or "none"
             raise InvalidInput(field_name, f"unknown model {requested!r} for task {self.name}; available: {known}")
         return requested
-
-    def total_steps(self, request: Request) -> int:
-        return 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,6 +136,56 @@ def run_inbetween(request: tasks_pb2.InbetweenRequest, device: str, on_progress:
 
 
 # ---------------------------------------------------------------------------------------------
+# Text motion: Live-Sketch on a text-to-video prior
+
+
+def check_text_motion(request: tasks_pb2.TextMotionRequest, limits: Limits, prefix: str) -> None:
+    if not request.HasField("sketch"):
+        raise InvalidInput(f"{prefix}.sketch", "is not set: give the vector sketch to animate")
+    check_drawing(f"{prefix}.sketch", request.sketch, limits)
+    drawing_from_proto(request.sketch, f"{prefix}.sketch")
+    check_prompt(f"{prefix}.prompt", request.prompt, limits)
+    check_optional(request, "frames", 2, limits.max_frames, prefix)
+    check_optional(request, "steps", 1, limits.max_steps, prefix)
+    check_optional(request, "preview_every", 0, limits.max_steps, prefix)
+    for name in ("guidance_local", "guidance_global"):
+        check_optional(request, name, 0, 200, prefix)
+    check_optional(request, "motion_strength", 0, 10, prefix)
+    if request.HasField("local_motion") and request.HasField("global_motion") and not (request.local_motion or request.global_motion):
+        raise InvalidInput(f"{prefix}.local_motion", "both the local and the global path are off: nothing would move")
+
+
+def text_motion_runner(model: str) -> Runner:
+    """A runner for a registered model name, or (in-process only) a model folder."""
+
+    def run(request: tasks_pb2.TextMotionRequest, device: str, on_progress: ProgressCallback) -> Animation:
+        from inkmotion import models
+        from inkmotion.pipelines.live_sketch import LiveSketchPipeline, config_from_request
+
+        sketch = drawing_from_proto(request.sketch, "text_motion.sketch")
+        t2v = models.CACHE.get(models.resolve(model), device, offload=models.offload_requested())
+        pipeline = LiveSketchPipeline.from_model(t2v)
+        frames = pipeline(sketch, request.prompt, config_from_request(request), on_progress)
+        keys = [Keyframe(i + 1, d) for i, d in enumerate(frames)]
+        return Animation(sketch.width, sketch.height, keys, fps=8.0, layer=f"Live-Sketch: {request.prompt[:40]}")
+
+    return run
+
+
+def _text_models() -> dict[str, Runner]:
+    from inkmotion import models
+
+    try:
+        names = [n for n, spec in models.registry().items() if "text" in spec.tasks]
+    except InvalidInput as exc:  # a broken models.toml: say so, keep the built-in models
+        log.error("models config: %s", exc)
+        names = [n for n, spec in models.BUILTIN.items() if "text" in spec.tasks]
+    default = models.DEFAULT_FOR_TASK["text"]
+    names.sort(key=lambda n: n != default)
+    return {name: text_motion_runner(name) for name in names}
+
+
+# ---------------------------------------------------------------------------------------------
 
 TASKS: dict[int, TaskSpec] = {
     spec.task: spec
@@ -138,7 +193,9 @@ TASKS: dict[int, TaskSpec] = {
         TaskSpec(
             tasks_pb2.TASK_TEXT_MOTION, "text", "text_motion",
             "Vector strokes + a text prompt -> vector animation (Live-Sketch)",
-            unavailable_reason="Live-Sketch is not in this server version yet",
+            models=_text_models(),
+            check=check_text_motion,
+            path_runner=text_motion_runner,
         ),
         TaskSpec(
             tasks_pb2.TASK_VIDEO_MOTION, "video", "video_motion",
@@ -167,6 +224,20 @@ BY_FIELD = {spec.field: spec for spec in TASKS.values()}
 BY_NAME = {spec.name: spec for spec in TASKS.values()}
 
 
+def model_info(spec: TaskSpec, name: str) -> tuple[str, str, bool]:
+    """(description, source, weights present) of one of a task's models, without loading it."""
+    if spec.path_runner is None:  # classical engines are code, always there
+        return spec.description, "builtin", True
+    from inkmotion import models
+
+    try:
+        model = models.resolve(name)
+    except InvalidInput:
+        return spec.description, "unknown", False
+    available, _ = models.availability(model)
+    return model.description or spec.description, model.where, available
+
+
 class TaskUnavailable(Exception):
     """The server knows the task but cannot run it (answered as UNIMPLEMENTED)."""
 
@@ -178,8 +249,9 @@ class Checked:
     model: str
 
 
-def check_submission(submission: service_pb2.SubmitJobRequest, limits: Limits) -> Checked:
-    """Everything that can be said about a submission before it is queued."""
+def check_submission(submission: service_pb2.SubmitJobRequest, limits: Limits, *, allow_model_paths: bool = False) -> Checked:
+    """Everything that can be said about a submission before it is queued. Model folders given by
+    path are accepted only in-process (`allow_model_paths`): a server runs the models it lists."""
     which = submission.WhichOneof("task")
     if which is None:
         raise InvalidInput("task", "no task is set (or the client speaks a newer contract): set one of " + ", ".join(BY_FIELD))
@@ -190,13 +262,14 @@ def check_submission(submission: service_pb2.SubmitJobRequest, limits: Limits) -
         raise over("label", f"{len(submission.label)} characters", "200 characters")
     if not spec.available:
         raise TaskUnavailable(f"task {spec.name!r} is not available on this server: {spec.unavailable_reason}")
-    model = spec.resolve_model(request.model, f"{which}.model")
+    model = spec.resolve_model(request.model, f"{which}.model", allow_model_paths)
     spec.check(request, limits, which)
     return Checked(spec, request, model)
 
 
 def run_submission(checked: Checked, device: str, on_progress: ProgressCallback) -> Animation:
-    return checked.spec.models[checked.model](checked.request, device, on_progress)
+    runner = checked.spec.models.get(checked.model) or checked.spec.path_runner(checked.model)
+    return runner(checked.request, device, on_progress)
 
 
 def load_plugins(modules: list[str]) -> None:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from inkmotion import tasks
 from inkmotion.codec.proto import animation_info, keyframe_to_proto
-from inkmotion.errors import Cancelled, InvalidInput
+from inkmotion.errors import Cancelled, InvalidInput, ModelUnavailable
 from inkmotion.events import EventHub, make_event, snapshot_event
 from inkmotion.jobs import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, JobStore
 from inkmotion.limits import Limits
@@ -173,9 +173,9 @@ class LocalBackend(Backend):
             else:
                 self.store.finish(job_id, CANCELLED, from_states=(RUNNING,))
                 log.info("job %s: cancelled", job_id)
-        except InvalidInput as exc:
+        except (InvalidInput, ModelUnavailable) as exc:
             self.store.finish(job_id, FAILED, error=str(exc), from_states=(RUNNING,))
-            log.info("job %s: failed on its input: %s", job_id, exc)
+            log.warning("job %s: failed: %s", job_id, exc)
         except Exception as exc:
             self.store.finish(job_id, FAILED, error=f"{type(exc).__name__}: {exc}", from_states=(RUNNING,))
             log.exception("job %s: failed", job_id)

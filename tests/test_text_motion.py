@@ -1,0 +1,70 @@
+"""The text-motion task wired through: a two-step Live-Sketch job on a real server with a tiny
+model registered the way a studio registers one, and the CLI with `--model DIR`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from harness import ServerProcess
+from inkmotion.client import Client, event_kind
+from inkmotion.codec.proto import drawing_from_proto, drawing_to_proto
+from inkmotion.codec.svg import read_svg
+from inkmotion.v1 import jobs_pb2, tasks_pb2
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tiny_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("text-server")
+    config = folder / "models.toml"
+    config.write_text(f'[models.tiny]\nsource = "{tiny_dir}"\ntasks = ["text"]\ndescription = "tiny random model"\n')
+    with ServerProcess(folder / "data", env={"INKMOTION_MODELS": str(config)}) as proc:
+        yield proc
+
+
+def test_a_two_step_text_job_runs_end_to_end(server, vector_sketches):
+    sketch = read_svg(vector_sketches[5])
+    with Client(server.address) as client:
+        caps = client.capabilities()
+        tiny = [m for m in caps.models if m.name == "tiny"]
+        assert tiny and tiny[0].available
+        job = client.submit(tasks_pb2.TextMotionRequest(
+            sketch=drawing_to_proto(sketch), prompt="the dolphin jumps", model="tiny", frames=3, steps=2, preview_every=1))
+        events = list(client.watch(job.id))
+        assert event_kind(events[-1]) == "finished", events[-1]
+        assert any(e.progress.HasField("preview") for e in events if event_kind(e) == "progress")
+        result = client.result(job.id)
+    assert len(result.keyframes) == 3
+    for key in result.keyframes:
+        frame = drawing_from_proto(key.drawing)
+        assert len(frame.strokes) == len(sketch.strokes)
+        for got, want in zip(frame.strokes, sketch.strokes):
+            assert len(got.points) == len(want.points)
+            np.testing.assert_array_equal(got.radii, want.radii)
+
+
+def test_a_missing_model_fails_the_job_with_how_to_get_it(server, vector_sketches):
+    with Client(server.address) as client:
+        job = client.submit(tasks_pb2.TextMotionRequest(
+            sketch=drawing_to_proto(read_svg(vector_sketches[0])), prompt="a horse", steps=1, frames=2))
+        final = client.wait(job.id)
+    assert final.state == jobs_pb2.JOB_STATE_FAILED
+    assert "inkmotion models pull modelscope-1.7b" in final.error
+
+
+def test_cli_text_in_process_with_a_model_folder(tiny_dir, vector_sketches, tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "inkmotion.cli", "animate", "text", str(vector_sketches[7]), "--prompt", "it flies",
+         "--model", str(tiny_dir), "--steps", "2", "--frames", "3", "-o", f"{tmp_path}/out/"],
+        capture_output=True, text=True, timeout=300, env=os.environ,
+    )
+    assert run.returncode == 0, run.stderr
+    frames = sorted((tmp_path / "out").glob("*.svg"))
+    assert [p.stem for p in frames] == ["0001", "0002", "0003"]
+    assert len(read_svg(frames[1]).strokes) == len(read_svg(vector_sketches[7]).strokes)
