@@ -1,0 +1,158 @@
+"""FlipSketch on the CPU with tiny random models: exact DDIM inversion, attention processors that
+provably run (and stop), lambda, chaining, binarisation, cancellation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DDIMScheduler
+
+from inkmotion import models
+from inkmotion.codec.preview import read_raster
+from inkmotion.errors import Cancelled
+from inkmotion.pipelines import flipsketch
+from inkmotion.pipelines.base import Progress
+from inkmotion.pipelines.flipsketch import (
+    FlipSketchConfig,
+    FlipSketchPipeline,
+    ddim_move,
+    gray_to_raster,
+    ink_of,
+    noise_levels,
+    otsu_threshold,
+    self_attention_layers,
+)
+
+FAST = dict(frames=4, steps=4, inversion_steps=4, tau1=1, tau2=2, align_iterations=2, size=64, seed=3)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_dir):
+    return FlipSketchPipeline.from_model(models.load_text_to_video(models.resolve(str(tiny_dir)), "cpu"))
+
+
+@pytest.fixture(scope="module")
+def sketch(raster_sketches):
+    return read_raster(raster_sketches[0])
+
+
+class ZeroNoise(torch.nn.Module):
+    """A UNet that predicts no noise: DDIM then only rescales, so inversion must round-trip exactly."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, sample, t, encoder_hidden_states):
+        return SimpleNamespace(sample=torch.zeros_like(sample))
+
+
+def test_inversion_round_trips_exactly_when_the_unet_predicts_zero_noise(pipeline):
+    zero = FlipSketchPipeline(ZeroNoise(), pipeline.vae, pipeline.text_encoder, pipeline.tokenizer,
+                              DDIMScheduler.from_config(pipeline.scheduler.config))
+    clean = torch.randn(1, 4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    null = zero.encode_prompt("")
+    noisy = zero.invert(clean, null, 25)
+    assert (noisy - clean).abs().max() > 0.5, "inversion moved the latents to the noise level"
+    timesteps, levels = noise_levels(zero.scheduler, 25)
+    x = noisy
+    for (alpha_t, alpha_prev), t in zip(levels, timesteps):
+        x = ddim_move(x, torch.zeros_like(x), alpha_t, alpha_prev)
+    torch.testing.assert_close(x, clean, rtol=1e-5, atol=1e-5)
+    # ... and the same through the scheduler's own step (our levels are its levels)
+    y = noisy
+    for t in timesteps:
+        y = zero.scheduler.step(torch.zeros_like(y), t, y).prev_sample
+    torch.testing.assert_close(y, clean, rtol=1e-5, atol=1e-5)
+
+
+def test_composed_processors_run_in_every_self_attention_layer_while_t_above_tau2_and_never_after(
+        pipeline, sketch, monkeypatch):
+    layers = self_attention_layers(pipeline.unet)
+    assert any(temporal for _, temporal in layers.values()) and not all(temporal for _, temporal in layers.values())
+    calls: Counter = Counter()  # (step, layer) -> invocations of our processor
+    step = [0]
+    real_call = flipsketch.ComposedSelfAttention.__call__
+
+    def counting(self, attn, hidden_states, *args, **kwargs):
+        calls[step[0], self.name] += 1
+        return real_call(self, attn, hidden_states, *args, **kwargs)
+
+    monkeypatch.setattr(flipsketch.ComposedSelfAttention, "__call__", counting)
+
+    def on_progress(p: Progress):
+        step[0] = p.step
+
+    config = FlipSketchConfig(**{**FAST, "steps": 5, "tau2": 3, "align_iterations": 0})
+    pipeline(sketch, "a cat walks", config, on_progress)
+    for s in range(config.steps):
+        for name in layers:
+            # while t >= tau2: the reference pass saves, the generation pass composes
+            expected = 2 if s < config.tau2 else 0
+            assert calls[s, name] == expected, f"step {s}, {name}: {calls[s, name]} calls"
+    for name, (module, _) in self_attention_layers(pipeline.unet).items():
+        assert type(module.processor).__name__ == "AttnProcessor2_0", f"{name} kept a composed processor"
+
+
+def test_lambda_trades_motion_for_fidelity(pipeline, sketch):
+    runs = {}
+    for lam in (0.0, 1.0):
+        config = FlipSketchConfig(**{**FAST, "lambda_fidelity": lam, "binarize": False})
+        runs[lam] = np.stack([ink_of(r) for r in pipeline(sketch, "a cat jumps", config)])
+    assert np.abs(runs[0.0] - runs[1.0]).max() > 1e-4, "lambda changed nothing"
+
+
+def test_output_is_binarised_ink_on_transparency(pipeline, sketch):
+    frames = pipeline(sketch, "a cat", FlipSketchConfig(**FAST))
+    assert len(frames) == 4
+    for frame in frames:
+        assert frame.rgba.shape == (64, 64, 4)
+        assert set(np.unique(frame.rgba[..., 3])) <= {0, 255}
+        assert (frame.rgba[..., :3] == 0).all()
+
+
+def test_chained_clips_join_continuously(pipeline, sketch, monkeypatch):
+    # Clips of 3 frames chained into 5: the second clip starts from the first clip's last frame.
+    inputs = []
+    real = pipeline.clip
+
+    def recording(current, *args, **kwargs):
+        inputs.append(current)
+        return real(current, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "clip", recording)
+    frames = pipeline(sketch, "a cat", FlipSketchConfig(**{**FAST, "frames": 5, "clip_frames": 3}))
+    assert len(frames) == 5 and len(inputs) == 2
+    np.testing.assert_array_equal(inputs[1].rgba, frames[2].rgba)
+
+
+def test_several_seeds_run_as_one_batch(pipeline, sketch):
+    frames = pipeline(sketch, "a cat", FlipSketchConfig(**{**FAST, "seeds": 3}))
+    assert len(frames) == 4
+
+
+def test_cancelling_stops_within_one_step(pipeline, sketch):
+    steps = []
+
+    def on_progress(p: Progress):
+        steps.append(p.step)
+        if p.step == 2:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        pipeline(sketch, "a cat", FlipSketchConfig(**{**FAST, "steps": 10}), on_progress)
+    assert steps == [1, 2]
+    for name, (module, _) in self_attention_layers(pipeline.unet).items():
+        assert type(module.processor).__name__ == "AttnProcessor2_0", f"{name} kept a composed processor"
+
+
+def test_otsu_splits_two_populations():
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(0.2, 0.03, 5000), rng.normal(0.8, 0.03, 500)]).clip(0, 1)
+    assert 0.3 < otsu_threshold(values) < 0.7
+    raster = gray_to_raster(np.where(np.arange(16)[None] < 8, 0.1, 0.95).repeat(4, 0))
+    assert (raster.rgba[:, :8, 3] == 255).all() and (raster.rgba[:, 8:, 3] == 0).all()
