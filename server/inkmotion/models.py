@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     import torch
 
 TEXT_TO_VIDEO = "text-to-video"
-LORA = "lora"  # reserved for adapters (FlipSketch's sketch LoRA); not loadable here yet
+LORA = "lora"  # reserved for stand-alone adapters; a LoRA rides on its base model (ModelSpec.lora)
 KINDS = (TEXT_TO_VIDEO, LORA)
 DTYPES = ("float16", "bfloat16", "float32")
 
@@ -74,6 +74,12 @@ class ModelSpec:
     description: str = ""
     tasks: tuple[str, ...] = ("text",)
     size: str = ""  # download size, for the pull hint
+    # A LoRA on the UNet (FlipSketch's sketch LoRA): a folder or hub id, ours or the public layout
+    # (inkmotion.lora). Required for the raster task.
+    lora: str = ""
+    lora_revision: str = "main"
+    # A CLIP model (hub id or folder) to pick the best of several samples; optional.
+    clip: str = ""
 
     @property
     def is_local(self) -> bool:
@@ -97,7 +103,17 @@ BUILTIN: dict[str, ModelSpec] = {
         size="about 3.7 GB",
     ),
 }
-DEFAULT_FOR_TASK = {"text": MODELSCOPE_1_7B}
+FLIPSKETCH = "flipsketch"
+BUILTIN[FLIPSKETCH] = ModelSpec(
+    name=FLIPSKETCH,
+    source="damo-vilab/text-to-video-ms-1.7b",
+    variant="fp16",
+    dtype="bfloat16",  # as the public FlipSketch implementation runs it
+    description="FlipSketch: ModelScope 1.7B + a sketch-animation LoRA (set its `lora` in models.toml)",
+    tasks=("raster",),
+    size="about 3.7 GB plus the LoRA",
+)
+DEFAULT_FOR_TASK = {"text": MODELSCOPE_1_7B, "raster": FLIPSKETCH}
 
 # The components of a diffusers text-to-video folder and the stem of their weight files.
 WEIGHTS = {"unet": "diffusion_pytorch_model", "vae": "diffusion_pytorch_model", "text_encoder": "model"}
@@ -128,7 +144,8 @@ def registry(config: Path | None = None) -> dict[str, ModelSpec]:
     return models
 
 
-_CONFIG_KEYS = {"source", "revision", "dtype", "variant", "kind", "description", "tasks", "size"}
+_CONFIG_KEYS = {"source", "revision", "dtype", "variant", "kind", "description", "tasks", "size", "lora",
+                "lora_revision", "clip"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -190,8 +207,8 @@ def _config_values(entry: dict[str, Any], where: str, base_dir: Path) -> dict[st
             continue
         if not isinstance(value, str):
             raise InvalidInput(here, f"{value!r} is not a string")
-        if key == "source":
-            values[key] = _parse_source(value, base_dir, here)
+        if key in ("source", "lora", "clip"):
+            values[key] = _parse_source(value, base_dir, here) if (key == "source" or value) else ""
         elif key == "dtype" and value not in DTYPES:
             raise InvalidInput(here, f"{value!r} is not one of {', '.join(DTYPES)}")
         elif key == "kind" and value not in KINDS:
@@ -318,6 +335,15 @@ def availability(spec: ModelSpec, *, cache_dir: str | Path | None = None) -> tup
     """Whether the weights are here, without downloading anything: (available, why or where)."""
     if spec.kind != TEXT_TO_VIDEO:
         return False, f"{spec.kind} models are not loadable by this version"
+    if "raster" in spec.tasks and not spec.lora:
+        return False, missing_lora_message(spec)
+    if spec.lora:
+        from inkmotion import lora
+
+        try:
+            lora.layout(lora.locate(spec.lora, revision=spec.lora_revision))
+        except ModelUnavailable as exc:
+            return False, f"model {spec.name!r}: {exc}"
     if spec.is_local:
         try:
             return True, f"local folder {check_folder(spec)}"
@@ -363,10 +389,23 @@ def pull(name: str, *, revision: str | None = None, cache_dir: str | Path | None
                                  ignore_patterns=ignore or None, cache_dir=cache_dir)
     except Exception as exc:  # network, auth, missing repo: all end the same way for the person pulling
         raise ModelUnavailable(f"model {spec.name!r}: could not download {spec.where}: {exc}") from exc
+    if spec.lora and not Path(spec.lora).is_absolute():
+        from inkmotion import lora
+
+        try:
+            lora.locate(spec.lora, revision=spec.lora_revision, local_files_only=False)
+        except Exception as exc:
+            raise ModelUnavailable(f"model {spec.name!r}: could not download its LoRA {spec.lora}: {exc}") from exc
     ok, why = availability(spec, cache_dir=cache_dir)
     if not ok:
         raise ModelUnavailable(f"model {spec.name!r}: downloaded {spec.where} but it is incomplete: {why}")
     return Path(path)
+
+
+def missing_lora_message(spec: ModelSpec) -> str:
+    return (f"model {spec.name!r} needs its sketch LoRA: set lora = FOLDER or HUB_ID under [models.{spec.name}] "
+            "in models.toml (the public FlipSketch checkpoint folder, or a LoRA trained with "
+            "scripts/train_flipsketch_lora.py)")
 
 
 def offload_requested() -> bool:
@@ -513,6 +552,12 @@ def load_text_to_video(
     except (OSError, ValueError) as exc:
         raise _load_failed(spec, exc, where.get("local_files_only", True), cache_dir) from exc
 
+    if spec.lora:
+        from inkmotion import lora
+
+        lora_local_only = not downloads_allowed() if local_files_only is None else local_files_only
+        folder = lora.locate(spec.lora, revision=spec.lora_revision, local_files_only=lora_local_only)
+        unet = lora.apply(unet, folder, dtype=torch_dtype)
     for module in (unet, vae, text_encoder):
         module.eval()
         module.requires_grad_(False)
@@ -589,7 +634,8 @@ class ModelCache:
             device = torch.device("cuda", torch.cuda.current_device())
         offload = offload and device.type == "cuda"
         revision = None if spec.is_local else spec.revision
-        return (spec.source, revision, spec.variant, str(device), choose_dtype(spec, device, dtype), offload)
+        return (spec.source, revision, spec.variant, str(device), choose_dtype(spec, device, dtype), offload,
+                spec.lora, spec.lora_revision)
 
     def get(self, spec: ModelSpec, device: str | torch.device = "cpu", *, dtype=None, offload: bool = False) -> TextToVideo:
         key = self.key(spec, device, dtype, offload)

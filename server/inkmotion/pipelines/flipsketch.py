@@ -402,11 +402,11 @@ def gray_to_raster(gray: np.ndarray, binarize: bool = True) -> Raster:
 
 
 def config_from_request(request) -> FlipSketchConfig:
-    """The request's optional parameters over the reference defaults."""
+    """A RasterTextMotionRequest's optional parameters over the reference defaults."""
     values = {}
-    for name, field_name in (("frames", "frames"), ("steps", "steps"), ("seed", "seed"), ("guidance", "guidance"),
-                             ("lambda_fidelity", "lambda_fidelity"), ("seeds", "seeds"), ("preview_every", "preview_every")):
+    for name, field_name in (("frames", "frames"), ("steps", "steps"), ("inversion_steps", "inversion_steps"),
+                             ("guidance", "guidance"), ("lambda_fidelity", "composition_weight"), ("seeds", "samples"),
+                             ("seed", "seed"), ("binarize", "binarize"), ("preview_every", "preview_every")):
         if request.HasField(field_name):
             values[name] = getattr(request, field_name)
-    config = replace(FlipSketchConfig(), **values)
-    return replace(config, inversion_steps=config.steps)
+    return replace(FlipSketchConfig(), **values)
