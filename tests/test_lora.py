@@ -75,7 +75,7 @@ def test_our_layout_loads_through_the_registry_and_round_trips(trained, tiny_dir
     from safetensors.torch import load_file
 
     spec = _registry(tmp_path, tiny_dir, trained["out"])
-    assert models.availability(spec)[0]
+    assert models.availability(spec, task="raster")[0]
     base = models.load_text_to_video(models.resolve(str(tiny_dir)), "cpu")
     tuned = models.load_text_to_video(spec, "cpu")
     assert not torch.allclose(_unet_output(tuned.unet), _unet_output(base.unet), atol=1e-5), "the LoRA changed nothing"
@@ -115,9 +115,9 @@ def test_the_public_checkpoint_layout_replaces_the_unet(tiny_dir, tmp_path):
 def test_a_raster_model_without_its_lora_says_how_to_set_it(tiny_dir, tmp_path):
     config = tmp_path / "models.toml"
     config.write_text(f'[models.flip]\nsource = "{tiny_dir}"\ntasks = ["raster"]\n')
-    ok, why = models.availability(models.resolve("flip", config=config))
+    ok, why = models.availability(models.resolve("flip", config=config), task="raster")
     assert not ok and "lora = FOLDER or HUB_ID" in why and "[models.flip]" in why
-    ok, why = models.availability(models.BUILTIN[models.FLIPSKETCH])
+    ok, why = models.availability(models.BUILTIN[models.FLIPSKETCH], task="raster")
     assert not ok and "sketch LoRA" in why
 
 

@@ -331,11 +331,12 @@ def _explain_missing_weights(spec: ModelSpec, folder: Path) -> None:
     raise ModelUnavailable(f"model {spec.name!r}: no weights in {folder} (expected {wanted})")
 
 
-def availability(spec: ModelSpec, *, cache_dir: str | Path | None = None) -> tuple[bool, str]:
-    """Whether the weights are here, without downloading anything: (available, why or where)."""
+def availability(spec: ModelSpec, *, task: str | None = None, cache_dir: str | Path | None = None) -> tuple[bool, str]:
+    """Whether the weights are here, without downloading anything: (available, why or where).
+    For the raster task (FlipSketch) a model also needs its sketch LoRA."""
     if spec.kind != TEXT_TO_VIDEO:
         return False, f"{spec.kind} models are not loadable by this version"
-    if "raster" in spec.tasks and not spec.lora:
+    if task == "raster" and not spec.lora:
         return False, missing_lora_message(spec)
     if spec.lora:
         from inkmotion import lora
