@@ -73,12 +73,16 @@ def _expect_inputs(task: str, inputs: list[str], count: int, what: str) -> None:
         raise InvalidInput("INPUT", f"task {task} takes {what}; got {len(inputs)} file(s)")
 
 
+# Names the CLI also takes: `animate flip` is FlipSketch (the raster task).
+TASK_ALIASES = {"flip": "raster"}
+
+
 def build_request(args):
     """The task request message for `inkmotion animate`."""
     from inkmotion.codec.proto import drawing_to_proto, raster_to_proto
     from inkmotion.v1 import drawing_pb2, tasks_pb2
 
-    task, inputs = args.task, args.inputs
+    task, inputs = TASK_ALIASES.get(args.task, args.task), args.inputs
     if task == "inbetween":
         _expect_inputs(task, inputs, 2, "START.svg END.svg")
         start, end = (_read_drawing(p) for p in inputs)
@@ -96,8 +100,12 @@ def build_request(args):
         _expect_inputs(task, inputs, 1, "one SKETCH.svg")
         request = tasks_pb2.TextMotionRequest(sketch=drawing_to_proto(_read_drawing(inputs[0])), prompt=args.prompt or "", model=args.model or "")
     elif task == "raster":
-        _expect_inputs(task, inputs, 1, "one SKETCH.png")
+        _expect_inputs(args.task, inputs, 1, "one SKETCH.png")
         request = tasks_pb2.RasterTextMotionRequest(sketch=raster_to_proto(_read_raster(inputs[0])), prompt=args.prompt or "", model=args.model or "")
+        if args.lambda_fidelity is not None:
+            request.composition_weight = args.lambda_fidelity
+        if args.samples is not None:
+            request.samples = args.samples
     elif task == "path":
         _expect_inputs(task, inputs, 2, "DRAWING.svg PATH.svg (the path's first stroke)")
         drawing, path = (_read_drawing(p) for p in inputs)
@@ -331,7 +339,8 @@ def make_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     animate = commands.add_parser("animate", help="run a task on files, in-process or on a server")
-    animate.add_argument("task", choices=list(BY_NAME), metavar="TASK", help=", ".join(BY_NAME))
+    animate.add_argument("task", choices=[*BY_NAME, *TASK_ALIASES], metavar="TASK",
+                         help=", ".join(BY_NAME) + " (flip: raster, FlipSketch)")
     animate.add_argument("inputs", nargs="+", metavar="INPUT")
     animate.add_argument("-o", "--output", required=True, metavar="OUT",
                          help="DIR/ (one SVG or PNG per frame), or a .gif / .mp4 preview")
@@ -340,6 +349,9 @@ def make_parser() -> argparse.ArgumentParser:
     animate.add_argument("--model", help="model name or folder (default: the task's default)")
     animate.add_argument("--steps", type=int, help="optimisation or sampling steps")
     animate.add_argument("--seed", type=int)
+    animate.add_argument("--lambda", dest="lambda_fidelity", type=float,
+                         help="flip: fidelity to the sketch against motion, 0..1 (default 0.5)")
+    animate.add_argument("--samples", type=int, help="flip: candidates generated together; the closest is kept")
     animate.add_argument("--easing", default="ease-in-out", choices=["linear", "ease-in-out", "ease-in", "ease-out"])
     animate.add_argument("--motion-path", default="arc", choices=["arc", "linear"])
     animate.add_argument("--unmatched", default="fade", choices=["fade", "draw-on"])

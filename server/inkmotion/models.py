@@ -336,7 +336,7 @@ def availability(spec: ModelSpec, *, task: str | None = None, cache_dir: str | P
     For the raster task (FlipSketch) a model also needs its sketch LoRA."""
     if spec.kind != TEXT_TO_VIDEO:
         return False, f"{spec.kind} models are not loadable by this version"
-    if task == "raster" and not spec.lora:
+    if needs_lora(spec, task):
         return False, missing_lora_message(spec)
     if spec.lora:
         from inkmotion import lora
@@ -401,6 +401,36 @@ def pull(name: str, *, revision: str | None = None, cache_dir: str | Path | None
     if not ok:
         raise ModelUnavailable(f"model {spec.name!r}: downloaded {spec.where} but it is incomplete: {why}")
     return Path(path)
+
+
+def needs_lora(spec: ModelSpec, task: str | None) -> bool:
+    """FlipSketch on the plain ModelScope prior has no sketch fine-tuning: it needs its LoRA. A
+    folder of its own (say the public FlipSketch checkpoint, the LoRA merged) is taken as it is."""
+    return task == "raster" and not spec.lora and spec.source == BUILTIN[MODELSCOPE_1_7B].source
+
+
+def load_clip(source: str, device: str | torch.device = "cpu"):
+    """(CLIPModel, CLIPImageProcessor) from a hub id or folder, safetensors only, cached."""
+    import torch
+
+    key = (source, str(torch.device(device)))
+    with _CLIP_LOCK:
+        if key not in _CLIPS:
+            from transformers import CLIPImageProcessor, CLIPModel
+
+            local_only = Path(source).is_absolute() or not downloads_allowed()
+            try:
+                with _quiet_loading():
+                    model = CLIPModel.from_pretrained(source, use_safetensors=True, local_files_only=local_only)
+                    processor = CLIPImageProcessor.from_pretrained(source, local_files_only=local_only)
+            except (OSError, ValueError) as exc:
+                raise ModelUnavailable(f"CLIP model {source}: cannot load it ({exc})") from exc
+            _CLIPS[key] = (model.eval().requires_grad_(False).to(device), processor)
+        return _CLIPS[key]
+
+
+_CLIPS: dict[tuple, tuple] = {}
+_CLIP_LOCK = threading.Lock()
 
 
 def missing_lora_message(spec: ModelSpec) -> str:

@@ -15,7 +15,7 @@ from typing import Callable
 from inkmotion.codec.drawing import Animation, Drawing, Keyframe
 from inkmotion.codec.proto import drawing_from_proto, keyframe_from_proto
 from inkmotion.errors import InvalidInput
-from inkmotion.limits import Limits, check_drawing, check_keyframe, check_optional, check_prompt, check_range, over
+from inkmotion.limits import Limits, check_drawing, check_keyframe, check_optional, check_prompt, check_range, check_raster, over
 from inkmotion.pipelines.base import ProgressCallback
 from inkmotion.v1 import animation_service_pb2 as service_pb2
 from inkmotion.v1 import tasks_pb2
@@ -172,17 +172,60 @@ def text_motion_runner(model: str) -> Runner:
     return run
 
 
-def _text_models() -> dict[str, Runner]:
+def _registered(task: str, runner: Callable[[str], Runner]) -> dict[str, Runner]:
+    """A runner for every registered model that lists `task`, the task's default first."""
     from inkmotion import models
 
     try:
-        names = [n for n, spec in models.registry().items() if "text" in spec.tasks]
+        names = [n for n, spec in models.registry().items() if task in spec.tasks]
     except InvalidInput as exc:  # a broken models.toml: say so, keep the built-in models
         log.error("models config: %s", exc)
-        names = [n for n, spec in models.BUILTIN.items() if "text" in spec.tasks]
-    default = models.DEFAULT_FOR_TASK["text"]
+        names = [n for n, spec in models.BUILTIN.items() if task in spec.tasks]
+    default = models.DEFAULT_FOR_TASK[task]
     names.sort(key=lambda n: n != default)
-    return {name: text_motion_runner(name) for name in names}
+    return {name: runner(name) for name in names}
+
+
+# ---------------------------------------------------------------------------------------------
+# Raster text motion: FlipSketch on the text-to-video prior with a sketch LoRA
+
+
+def check_raster_text_motion(request: tasks_pb2.RasterTextMotionRequest, limits: Limits, prefix: str) -> None:
+    if not request.HasField("sketch"):
+        raise InvalidInput(f"{prefix}.sketch", "is not set: give the raster sketch to animate")
+    check_raster(f"{prefix}.sketch", request.sketch, limits)
+    check_prompt(f"{prefix}.prompt", request.prompt, limits)
+    check_optional(request, "frames", 2, limits.max_frames, prefix)
+    check_optional(request, "steps", 1, min(limits.max_steps, 1000), prefix)
+    check_optional(request, "inversion_steps", 1, min(limits.max_steps, 1000), prefix)
+    check_optional(request, "guidance", 0, 50, prefix)
+    check_optional(request, "samples", 1, 16, prefix)
+    check_optional(request, "preview_every", 0, limits.max_steps, prefix)
+    if request.HasField("composition_weight") and not 0 <= request.composition_weight <= 1:
+        raise InvalidInput(f"{prefix}.composition_weight", f"{request.composition_weight:g} is outside [0, 1]")
+
+
+def raster_text_motion_runner(model: str) -> Runner:
+    """A runner for a registered model name, or (in-process only) a model folder."""
+
+    def run(request: tasks_pb2.RasterTextMotionRequest, device: str, on_progress: ProgressCallback) -> Animation:
+        from inkmotion import models
+        from inkmotion.codec.proto import raster_from_proto
+        from inkmotion.errors import ModelUnavailable
+        from inkmotion.pipelines.flipsketch import FlipSketchPipeline, config_from_request
+
+        spec = models.resolve(model)
+        if models.needs_lora(spec, "raster"):
+            raise ModelUnavailable(models.missing_lora_message(spec))
+        sketch = raster_from_proto(request.sketch, "raster_text_motion.sketch")
+        t2v = models.CACHE.get(spec, device, offload=models.offload_requested())
+        clip_model, clip_processor = models.load_clip(spec.clip, device) if spec.clip else (None, None)
+        pipeline = FlipSketchPipeline.from_model(t2v, clip_model=clip_model, clip_processor=clip_processor)
+        frames = pipeline(sketch, request.prompt, config_from_request(request), on_progress)
+        keys = [Keyframe(i + 1, raster) for i, raster in enumerate(frames)]
+        return Animation(sketch.width, sketch.height, keys, fps=8.0, layer=f"FlipSketch: {request.prompt[:40]}")
+
+    return run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +236,7 @@ TASKS: dict[int, TaskSpec] = {
         TaskSpec(
             tasks_pb2.TASK_TEXT_MOTION, "text", "text_motion",
             "Vector strokes + a text prompt -> vector animation (Live-Sketch)",
-            models=_text_models(),
+            models=_registered("text", text_motion_runner),
             check=check_text_motion,
             path_runner=text_motion_runner,
         ),
@@ -205,7 +248,9 @@ TASKS: dict[int, TaskSpec] = {
         TaskSpec(
             tasks_pb2.TASK_RASTER_TEXT_MOTION, "raster", "raster_text_motion",
             "A raster sketch + text -> raster frames (FlipSketch)",
-            unavailable_reason="FlipSketch is not in this server version yet",
+            models=_registered("raster", raster_text_motion_runner),
+            check=check_raster_text_motion,
+            path_runner=raster_text_motion_runner,
         ),
         TaskSpec(
             tasks_pb2.TASK_PATH_MOTION, "path", "path_motion",
@@ -234,7 +279,7 @@ def model_info(spec: TaskSpec, name: str) -> tuple[str, str, bool]:
         model = models.resolve(name)
     except InvalidInput:
         return spec.description, "unknown", False
-    available, _ = models.availability(model)
+    available, _ = models.availability(model, task=spec.name)
     return model.description or spec.description, model.where, available
 
 

@@ -19,11 +19,13 @@ from inkmotion.pipelines.base import Progress
 from inkmotion.pipelines.flipsketch import (
     FlipSketchConfig,
     FlipSketchPipeline,
+    back_to_canvas,
     ddim_move,
     gray_to_raster,
     ink_of,
     noise_levels,
     otsu_threshold,
+    pad_to_square,
     self_attention_layers,
 )
 
@@ -110,7 +112,7 @@ def test_output_is_binarised_ink_on_transparency(pipeline, sketch):
     frames = pipeline(sketch, "a cat", FlipSketchConfig(**FAST))
     assert len(frames) == 4
     for frame in frames:
-        assert frame.rgba.shape == (64, 64, 4)
+        assert frame.rgba.shape == (sketch.height, sketch.width, 4), "frames come back on the sketch's canvas"
         assert set(np.unique(frame.rgba[..., 3])) <= {0, 255}
         assert (frame.rgba[..., :3] == 0).all()
 
@@ -148,6 +150,16 @@ def test_cancelling_stops_within_one_step(pipeline, sketch):
     assert steps == [1, 2]
     for name, (module, _) in self_attention_layers(pipeline.unet).items():
         assert type(module.processor).__name__ == "AttnProcessor2_0", f"{name} kept a composed processor"
+
+
+def test_a_wide_sketch_is_padded_to_a_square_and_cropped_back():
+    ink = np.zeros((20, 60), np.float32)
+    ink[5:15, 10:50] = 1
+    square = pad_to_square(ink)
+    assert square.shape == (60, 60) and square.sum() == ink.sum() and square[:20].sum() == 0
+    back = back_to_canvas(1 - square, 60, 20)
+    assert back.shape == (20, 60)
+    np.testing.assert_allclose(1 - back, ink, atol=1e-6)
 
 
 def test_otsu_splits_two_populations():

@@ -251,11 +251,12 @@ class FlipSketchPipeline:
         return self.unet(latents.to(self.dtype), t, encoder_hidden_states=context).sample.float()
 
     def sketch_to_latents(self, sketch: Raster, size: int) -> torch.Tensor:
-        """Black ink on white at `size` x `size` -> VAE latents [1, C, 1, h, w] (the posterior mean)."""
+        """Black ink on white, padded to a square and resized to `size` -> VAE latents [1, C, 1, h, w]
+        (the posterior mean)."""
         from PIL import Image
 
-        ink = ink_of(sketch)
-        image = Image.fromarray(np.uint8(np.round((1 - ink) * 255))).resize((size, size), Image.Resampling.LANCZOS)
+        paper = 1 - pad_to_square(ink_of(sketch))
+        image = Image.fromarray(np.uint8(np.round(paper * 255))).resize((size, size), Image.Resampling.LANCZOS)
         gray = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1).to(self.device)
         rgb = gray[None, None].expand(1, 3, -1, -1).to(self.dtype)
         with torch.no_grad():
@@ -386,9 +387,30 @@ class FlipSketchPipeline:
             best = gray[self.choose(gray, 1 - ink_of(current))].cpu().numpy()
             frames = list(best) if k == 0 else list(best[1:])  # a chained clip's first frame repeats the joint
             out.extend(frames)
-            current = gray_to_raster(frames[-1], config.binarize)
-        # 3. Binarise (Otsu) and hand back as rasters, ink black on transparency.
-        return [gray_to_raster(g, config.binarize) for g in out[: config.frames]]
+            current = gray_to_raster(back_to_canvas(frames[-1], sketch.width, sketch.height), config.binarize)
+        # 3. Back on the sketch's canvas; binarise (Otsu); rasters, black ink on transparency.
+        return [gray_to_raster(back_to_canvas(g, sketch.width, sketch.height), config.binarize)
+                for g in out[: config.frames]]
+
+
+def pad_to_square(ink: np.ndarray) -> np.ndarray:
+    """Ink [H, W] centred on a square of blank paper (the model draws square frames)."""
+    h, w = ink.shape
+    side = max(h, w)
+    out = np.zeros((side, side), ink.dtype)
+    top, left = (side - h) // 2, (side - w) // 2
+    out[top : top + h, left : left + w] = ink
+    return out
+
+
+def back_to_canvas(gray: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A square frame (gray, white paper) -> the sketch's canvas: scaled up, the padding cut off."""
+    from PIL import Image
+
+    side = max(width, height)
+    big = np.asarray(Image.fromarray(np.float32(gray)).resize((side, side), Image.Resampling.BILINEAR))
+    top, left = (side - height) // 2, (side - width) // 2
+    return big[top : top + height, left : left + width]
 
 
 def gray_to_raster(gray: np.ndarray, binarize: bool = True) -> Raster:
