@@ -168,3 +168,28 @@ def test_otsu_splits_two_populations():
     assert 0.3 < otsu_threshold(values) < 0.7
     raster = gray_to_raster(np.where(np.arange(16)[None] < 8, 0.1, 0.95).repeat(4, 0))
     assert (raster.rgba[:, :8, 3] == 255).all() and (raster.rgba[:, 8:, 3] == 0).all()
+
+
+def test_clip_keeps_the_seed_closest_to_the_sketch(pipeline, tmp_path):
+    # A tiny random CLIP, saved and loaded the way a configured `clip = "..."` model is.
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    config = CLIPConfig(
+        text_config=dict(vocab_size=100, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2),
+        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=32, patch_size=8),
+        projection_dim=16,
+    )
+    torch.manual_seed(0)
+    CLIPModel(config).save_pretrained(tmp_path / "clip", safe_serialization=True)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(tmp_path / "clip")
+    clip_model, clip_processor = models.load_clip(str(tmp_path / "clip"), "cpu")
+    chooser = FlipSketchPipeline(pipeline.unet, pipeline.vae, pipeline.text_encoder, pipeline.tokenizer,
+                                 pipeline.scheduler, clip_model=clip_model, clip_processor=clip_processor)
+    rng = np.random.default_rng(1)
+    sketch = np.ones((32, 32), np.float32)
+    sketch[8:24, 15:17] = 0
+    frames = torch.from_numpy(rng.uniform(0, 1, (3, 2, 32, 32)).astype(np.float32))
+    frames[2] = torch.from_numpy(sketch)  # seed 2 reproduces the sketch in every frame
+    assert chooser.choose(frames, sketch) == 2
+    assert pipeline.choose(frames, sketch) == 0, "without CLIP the first seed is kept"

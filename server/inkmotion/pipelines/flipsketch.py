@@ -310,6 +310,8 @@ class FlipSketchPipeline:
         clip_device = next(self.clip_model.parameters()).device
         with torch.no_grad():
             emb = self.clip_model.get_image_features(pixel_values=inputs.pixel_values.to(clip_device))
+        if not torch.is_tensor(emb):  # transformers 5: an output whose pooler_output is the projection
+            emb = emb.pooler_output
         emb = F.normalize(emb.float(), dim=-1)
         similarity = (emb[1:] @ emb[0]).reshape(frames.shape[0], frames.shape[1]).mean(1)
         return int(similarity.argmax())
