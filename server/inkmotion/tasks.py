@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from inkmotion.codec.drawing import Animation, Drawing, Keyframe
+from inkmotion.codec.drawing import Animation, Drawing, Keyframe, Raster
 from inkmotion.codec.proto import drawing_from_proto, keyframe_from_proto
 from inkmotion.errors import InvalidInput
 from inkmotion.limits import Limits, check_drawing, check_keyframe, check_optional, check_prompt, check_range, check_raster, over
@@ -74,6 +74,11 @@ _MOTION_PATH = {
     tasks_pb2.MOTION_PATH_LINEAR: "linear",
     tasks_pb2.MOTION_PATH_ARC: "arc",
 }
+_RESULT_FORM = {  # "": as the start key
+    tasks_pb2.RESULT_FORM_UNSPECIFIED: "",
+    tasks_pb2.RESULT_FORM_DRAWING: "drawing",
+    tasks_pb2.RESULT_FORM_RASTER: "raster",
+}
 _UNMATCHED = {
     tasks_pb2.UNMATCHED_STROKES_UNSPECIFIED: "fade",
     tasks_pb2.UNMATCHED_STROKES_FADE: "fade",
@@ -99,9 +104,8 @@ def check_inbetween(request: tasks_pb2.InbetweenRequest, limits: Limits, prefix:
         if not request.HasField(name):
             raise InvalidInput(f"{prefix}.{name}", "is not set: inbetweening needs a start and an end key")
         check_keyframe(f"{prefix}.{name}", key, limits)
-        if key.WhichOneof("content") != "drawing":
-            raise InvalidInput(f"{prefix}.{name}.raster", f"model {STROKE_MATCH!r} inbetweens vector drawings only")
-        keyframe_from_proto(key, f"{prefix}.{name}")  # structure: lengths agree, numbers finite
+        if key.WhichOneof("content") == "drawing":  # rasters are decoded when the job runs
+            keyframe_from_proto(key, f"{prefix}.{name}")  # structure: lengths agree, numbers finite
     frames = inbetween_frames(request)
     if frames > limits.max_frames:
         raise over(f"{prefix}.frames", frames, limits.max_frames)
@@ -113,14 +117,24 @@ def check_inbetween(request: tasks_pb2.InbetweenRequest, limits: Limits, prefix:
     _enum(_EASING, request.easing, f"{prefix}.easing")
     _enum(_MOTION_PATH, request.motion_path, f"{prefix}.motion_path")
     _enum(_UNMATCHED, request.unmatched, f"{prefix}.unmatched")
+    _enum(_RESULT_FORM, request.result_form, f"{prefix}.result_form")
+
+
+def _key_drawing(key: Keyframe) -> Drawing:
+    """A key as strokes: drawings as they are, rasters traced as line art."""
+    if isinstance(key.content, Drawing):
+        return key.content
+    from inkmotion.codec.lineart import trace_lineart
+
+    return trace_lineart(key.content)
 
 
 def run_inbetween(request: tasks_pb2.InbetweenRequest, device: str, on_progress: ProgressCallback) -> Animation:
     from inkmotion.pipelines.inbetween import inbetween
 
-    start = keyframe_from_proto(request.start, "inbetween.start").content
-    end = keyframe_from_proto(request.end, "inbetween.end").content
-    assert isinstance(start, Drawing) and isinstance(end, Drawing)
+    start_key = keyframe_from_proto(request.start, "inbetween.start")
+    end_key = keyframe_from_proto(request.end, "inbetween.end")
+    start, end = _key_drawing(start_key), _key_drawing(end_key)
     drawings = inbetween(
         start,
         end,
@@ -132,6 +146,16 @@ def run_inbetween(request: tasks_pb2.InbetweenRequest, device: str, on_progress:
     )
     first = request.start.frame
     keys = [Keyframe(first + i, d) for i, d in enumerate(drawings)]
+    form = _RESULT_FORM[request.result_form] or ("raster" if isinstance(start_key.content, Raster) else "drawing")
+    if form == "raster":
+        from inkmotion.codec.lineart import paint_lineart
+
+        size = (start.width, start.height)
+        for i, key in enumerate(keys):
+            # Raster keys come out as they went in; the frames between are painted line art.
+            given = start_key.content if i == 0 else end_key.content if i == len(keys) - 1 else None
+            same_size = isinstance(given, Raster) and (given.width, given.height) == size
+            key.content = given if same_size else paint_lineart(key.content, *size)
     return Animation(start.width, start.height, keys, fps=24.0, layer=start.layer or "Inbetween")
 
 

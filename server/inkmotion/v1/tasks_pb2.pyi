@@ -36,6 +36,12 @@ class UnmatchedStrokes(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UNMATCHED_STROKES_UNSPECIFIED: _ClassVar[UnmatchedStrokes]
     UNMATCHED_STROKES_FADE: _ClassVar[UnmatchedStrokes]
     UNMATCHED_STROKES_DRAW_ON: _ClassVar[UnmatchedStrokes]
+
+class ResultForm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RESULT_FORM_UNSPECIFIED: _ClassVar[ResultForm]
+    RESULT_FORM_DRAWING: _ClassVar[ResultForm]
+    RESULT_FORM_RASTER: _ClassVar[ResultForm]
 TASK_UNSPECIFIED: Task
 TASK_TEXT_MOTION: Task
 TASK_VIDEO_MOTION: Task
@@ -53,6 +59,9 @@ MOTION_PATH_ARC: MotionPath
 UNMATCHED_STROKES_UNSPECIFIED: UnmatchedStrokes
 UNMATCHED_STROKES_FADE: UnmatchedStrokes
 UNMATCHED_STROKES_DRAW_ON: UnmatchedStrokes
+RESULT_FORM_UNSPECIFIED: ResultForm
+RESULT_FORM_DRAWING: ResultForm
+RESULT_FORM_RASTER: ResultForm
 
 class TextMotionRequest(_message.Message):
     __slots__ = ("sketch", "prompt", "model", "frames", "steps", "seed", "guidance_local", "guidance_global", "local_motion", "global_motion", "motion_strength", "preview_every")
@@ -147,7 +156,7 @@ class PathMotionRequest(_message.Message):
     def __init__(self, drawing: _Optional[_Union[_drawing_pb2.Drawing, _Mapping]] = ..., raster: _Optional[_Union[_drawing_pb2.Raster, _Mapping]] = ..., path: _Optional[bytes] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class InbetweenRequest(_message.Message):
-    __slots__ = ("start", "end", "model", "frames", "easing", "motion_path", "unmatched")
+    __slots__ = ("start", "end", "model", "frames", "easing", "motion_path", "unmatched", "result_form")
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +164,7 @@ class InbetweenRequest(_message.Message):
     EASING_FIELD_NUMBER: _ClassVar[int]
     MOTION_PATH_FIELD_NUMBER: _ClassVar[int]
     UNMATCHED_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FORM_FIELD_NUMBER: _ClassVar[int]
     start: _drawing_pb2.Keyframe
     end: _drawing_pb2.Keyframe
     model: str
@@ -162,4 +172,5 @@ class InbetweenRequest(_message.Message):
     easing: Easing
     motion_path: MotionPath
     unmatched: UnmatchedStrokes
-    def __init__(self, start: _Optional[_Union[_drawing_pb2.Keyframe, _Mapping]] = ..., end: _Optional[_Union[_drawing_pb2.Keyframe, _Mapping]] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., easing: _Optional[_Union[Easing, str]] = ..., motion_path: _Optional[_Union[MotionPath, str]] = ..., unmatched: _Optional[_Union[UnmatchedStrokes, str]] = ...) -> None: ...
+    result_form: ResultForm
+    def __init__(self, start: _Optional[_Union[_drawing_pb2.Keyframe, _Mapping]] = ..., end: _Optional[_Union[_drawing_pb2.Keyframe, _Mapping]] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., easing: _Optional[_Union[Easing, str]] = ..., motion_path: _Optional[_Union[MotionPath, str]] = ..., unmatched: _Optional[_Union[UnmatchedStrokes, str]] = ..., result_form: _Optional[_Union[ResultForm, str]] = ...) -> None: ...
