@@ -1,0 +1,213 @@
+"""The Krita plugin's host-independent parts under plain pytest: pixels, keys, requests, the
+dependency installer, the job runner against a real server, and the plugin zip."""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, RASTER_SKETCHES
+from harness import ServerProcess
+
+sys.path.insert(0, str(REPO / "scripts"))
+from build_krita import build_krita  # noqa: E402
+
+sys.path.pop(0)
+
+
+@pytest.fixture(scope="module")
+def plugin(tmp_path_factory):
+    """The built plugin, imported as `inkmotion_krita` (in Krita it is `inkmotion`, which here is
+    the server package)."""
+    out = tmp_path_factory.mktemp("krita")
+    archive = build_krita(out / "dist")
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(out / "pykrita")
+    folder = out / "pykrita" / "inkmotion"
+    spec = importlib.util.spec_from_file_location("inkmotion_krita", folder / "__init__.py", submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["inkmotion_krita"] = module
+    spec.loader.exec_module(module)
+    import inkmotion_krita.deps  # noqa: F401
+    import inkmotion_krita.frames  # noqa: F401
+    import inkmotion_krita.jobs  # noqa: F401
+
+    yield module
+    for name in [n for n in sys.modules if n == "inkmotion_krita" or n.startswith("inkmotion_krita.")]:
+        del sys.modules[name]
+
+
+# --- the zip -------------------------------------------------------------------------------
+
+
+def test_zip_holds_the_desktop_file_and_a_standalone_client(tmp_path):
+    archive = build_krita(tmp_path)
+    with zipfile.ZipFile(archive) as z:
+        names = set(z.namelist())
+        assert {"inkmotion.desktop", "inkmotion/__init__.py", "inkmotion/manual.html", "inkmotion/deps.py",
+                "inkmotion/_vendor/client.py", "inkmotion/_vendor/v1/tasks_pb2.py",
+                "inkmotion/_vendor/v1/animation_service_pb2_grpc.py"} <= names
+        assert not any("__pycache__" in n or "/_deps/" in n for n in names)
+        for name in names:
+            if name.endswith(".py"):
+                text = z.read(name).decode()
+                assert "from inkmotion" not in text and "import inkmotion" not in text, name
+        desktop = z.read("inkmotion.desktop").decode()
+        assert "X-KDE-Library=inkmotion" in desktop and "ServiceTypes=Krita/PythonPlugin" in desktop
+
+
+def test_build_cli(tmp_path, capsys):
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import build_krita as script
+    finally:
+        sys.path.pop(0)
+    assert script.main(["--out", str(tmp_path)]) == 0
+    assert Path(capsys.readouterr().out.strip()).is_file()
+    assert script.requirements() == ("grpcio>=1.85.1,<2", "protobuf>=7.35.1,<8")
+
+
+# --- pixels and keys -----------------------------------------------------------------------
+
+
+def test_bgra_and_rgba_swap_red_and_blue(plugin):
+    f = plugin.frames
+    assert f.bgra_to_rgba(bytes([1, 2, 3, 4, 5, 6, 7, 8])) == bytes([3, 2, 1, 4, 7, 6, 5, 8])
+    assert f.rgba_to_bgra(f.bgra_to_rgba(bytes(range(64)))) == bytes(range(64))
+    assert f.ink_pixels(bytes([0, 0, 0, 255, 0, 0, 0, 127, 0, 0, 0, 128])) == 2
+    assert f.is_blank(bytes(8)) and not f.is_blank(bytes([0, 0, 0, 1]))
+
+
+def test_keys_around_the_current_time(plugin):
+    keys = {0, 8, 20}
+    around = lambda now: plugin.frames.keys_around(keys.__contains__, now, 0, 30)  # noqa: E731
+    assert around(4) == (0, 8)
+    assert around(0) == (0, 8)
+    assert around(8) == (8, 20)
+    assert around(25) == (8, 20)
+    with pytest.raises(ValueError, match="one keyframe"):
+        plugin.frames.keys_around({3}.__contains__, 3, 0, 30)
+    with pytest.raises(ValueError, match="no keyframe"):
+        plugin.frames.keys_around(set().__contains__, 3, 0, 30)
+
+
+def test_svg_path_points(plugin):
+    pts = plugin.frames.svg_path_points("M10,20 L30 40 h5 v-5 C 1 1 2 2 50 60 z")
+    assert pts == [(10, 20), (30, 40), (35, 40), (35, 35), (50, 60), (10, 20)]
+    assert plugin.frames.svg_path_points("m1 1 l2 2 3 3") == [(1, 1), (3, 3), (6, 6)]
+
+
+def test_requests_and_results(plugin):
+    _, pb = plugin.jobs.vendored()
+    f = plugin.frames
+    settings = f.Settings(frames=5, prompt="  a cat stretches ", seed=7, fidelity=0.3)
+    pixels = {"width": 2, "height": 1, "rgba": bytes(8)}
+    request = f.inbetween_request(pb, (0, pixels), (8, pixels), settings)
+    assert request.frames == 5 and request.end.frame == 8 and request.result_form == pb.tasks_pb2.RESULT_FORM_RASTER
+    animate = f.animate_request(pb, pixels, settings)
+    assert animate.prompt == "a cat stretches" and animate.seed == 7 and animate.composition_weight == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="prompt"):
+        f.animate_request(pb, pixels, f.Settings())
+    path = f.path_request(pb, pixels, [(0, 0), (10, 5)], settings)
+    assert struct.unpack("<4f", path.path) == (0, 0, 10, 5)
+    keys = [pb.drawing_pb2.Keyframe(frame=3, raster=pb.drawing_pb2.Raster(width=1, height=1, png=b"x")),
+            pb.drawing_pb2.Keyframe(frame=1, raster=pb.drawing_pb2.Raster(width=1, height=1, rgba=b"abcd"))]
+    frames = f.result_frames(keys)
+    assert [(x.frame, x.png, x.rgba) for x in frames] == [(1, None, b"abcd"), (3, b"x", None)]
+    with pytest.raises(ValueError, match="drawing"):
+        f.result_frames([pb.drawing_pb2.Keyframe(frame=1, drawing=pb.drawing_pb2.Drawing(width=1, height=1))])
+
+
+# --- the dependency installer --------------------------------------------------------------
+
+
+def test_deps_folder_is_per_python_and_platform(plugin, tmp_path):
+    d = plugin.deps
+    tag = d.python_tag()
+    assert tag.startswith(f"cp{sys.version_info[0]}{sys.version_info[1]}-")
+    assert d.target_dir(tmp_path) == tmp_path / "_deps" / tag
+    args = d.pip_command(tmp_path / "t", wheels=tmp_path / "w")
+    assert args[:3] == ["install", "--target", str(tmp_path / "t")]
+    assert "--no-index" in args and "--only-binary=:all:" in args and args[-2:] == list(d.REQUIREMENTS)
+    assert d.missing(tmp_path) == []  # this Python has grpcio and protobuf already
+
+
+def test_installer_reports_pip_failures_clearly(plugin, tmp_path, monkeypatch):
+    d = plugin.deps
+    monkeypatch.setattr(d, "ready", lambda root=None: False)
+    for in_process in (False, True):
+        if in_process:  # as inside Krita, where sys.executable is Krita itself: pip runs via runpy
+            monkeypatch.setattr(d, "_python_executable", lambda: None)
+        seen = []
+        with pytest.raises(d.DependencyError, match="Could not install grpcio and protobuf") as error:
+            d.install(lambda fraction, message: seen.append((fraction, message)), root=tmp_path, wheels=tmp_path / "no-wheels")
+        assert "offline build" in str(error.value)
+        assert seen and seen[0][0] < 0.1
+        assert ("in-process" in d.last_method) == in_process
+        assert not d.target_dir(tmp_path).exists()
+
+
+def test_bundled_pip_wheel_is_found_where_ensurepip_exists(plugin):
+    pytest.importorskip("ensurepip")
+    wheel = plugin.deps._bundled_pip_wheel()
+    assert wheel is None or Path(wheel).name.startswith("pip-")
+
+
+# --- the job runner against a real server --------------------------------------------------
+
+
+def _wait(runner, timeout=60.0):
+    events = []
+    deadline = time.monotonic() + timeout
+    while not runner.finished or not events or events[-1][0] not in ("done", "error", "cancelled"):
+        events += runner.poll()
+        assert time.monotonic() < deadline, events
+        time.sleep(0.05)
+    return events + runner.poll()
+
+
+def test_job_runner_inbetweens_raster_keys(plugin, tmp_path):
+    from PIL import Image
+
+    _, pb = plugin.jobs.vendored()
+    by_name = {p.name: p for p in RASTER_SKETCHES}
+
+    def pixels(name):
+        image = Image.open(by_name[name]).convert("RGBA")
+        return {"width": image.width, "height": image.height, "rgba": image.tobytes()}
+
+    request = plugin.frames.inbetween_request(pb, (0, pixels("sketch2.png")), (4, pixels("sketch13.png")), plugin.frames.Settings())
+    with ServerProcess(tmp_path / "data") as server:
+        runner = plugin.jobs.JobRunner(server.address, request, label="test").start()
+        events = _wait(runner)
+    assert events[0][0] == "submitted"
+    assert any(e[0] == "progress" for e in events)
+    assert events[-1][0] == "done", events[-1]
+    frames = plugin.frames.result_frames(events[-1][1].keyframes)
+    assert [f.frame for f in frames] == [0, 1, 2, 3, 4]
+    assert all(f.png and f.width == 256 for f in frames)
+
+
+def test_job_runner_cancels_and_reports_errors(plugin, tmp_path, vector_sketches):
+    from harness import inbetween_request
+
+    request = inbetween_request(vector_sketches[0], vector_sketches[1], frames=60, model="test-slow")
+    with ServerProcess(tmp_path / "data") as server:
+        runner = plugin.jobs.JobRunner(server.address, request).start()
+        deadline = time.monotonic() + 30
+        while runner.job_id is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        runner.cancel()
+        assert _wait(runner)[-1][0] == "cancelled"
+        request.model = "no-such-model"
+        events = _wait(plugin.jobs.JobRunner(server.address, request).start())
+        assert events[-1][0] == "error" and "no-such-model" in events[-1][1]
+    events = _wait(plugin.jobs.JobRunner("127.0.0.1:9", request).start(), timeout=30)
+    assert events[-1] == ("error", "no InkMotion server answers at 127.0.0.1:9")
