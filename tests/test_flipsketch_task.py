@@ -13,7 +13,8 @@ import pytest
 from harness import ServerProcess
 from inkmotion.client import Client, InkMotionError, event_kind
 from inkmotion.codec.preview import read_raster
-from inkmotion.codec.proto import raster_from_proto, raster_to_proto
+from inkmotion.codec.proto import drawing_from_proto, drawing_to_proto, raster_from_proto, raster_to_proto
+from inkmotion.codec.svg import read_svg
 from inkmotion.v1 import drawing_pb2, jobs_pb2, tasks_pb2
 
 pytestmark = pytest.mark.slow
@@ -97,3 +98,18 @@ def test_cli_flip_in_process_writes_pngs_on_the_sketch_canvas(tiny_dir, raster_s
         frame = read_raster(png)
         assert (frame.width, frame.height) == (sketch.width, sketch.height)
         assert set(np.unique(frame.rgba[..., 3])) <= {0, 255}
+
+
+def test_strokes_in_strokes_out_for_grease_pencil(server, vector_sketches):
+    # What Blender sends: a drawing; FlipSketch paints it, animates it and traces the frames back.
+    sketch = read_svg(vector_sketches[4])
+    with Client(server.address) as client:
+        job = client.submit(tasks_pb2.RasterTextMotionRequest(
+            sketch_drawing=drawing_to_proto(sketch), prompt="a cat", model="tiny-flip", frames=2, steps=1,
+            inversion_steps=1))
+        final = client.wait(job.id)
+        assert final.state == jobs_pb2.JOB_STATE_SUCCEEDED, final.error
+        result = client.result(job.id)
+    assert [k.WhichOneof("content") for k in result.keyframes] == ["drawing", "drawing"]
+    frame = drawing_from_proto(result.keyframes[0].drawing)
+    assert (frame.width, frame.height) == (sketch.width, sketch.height)

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from harness import ServerProcess
-from inkmotion.client import Client, event_kind
-from inkmotion.codec.proto import drawing_from_proto, drawing_to_proto
+from inkmotion.client import Client, InkMotionError, event_kind
+from inkmotion.codec.preview import read_raster
+from inkmotion.codec.proto import drawing_from_proto, drawing_to_proto, raster_from_proto, raster_to_proto
 from inkmotion.codec.svg import read_svg
 from inkmotion.v1 import jobs_pb2, tasks_pb2
 
@@ -68,3 +69,36 @@ def test_cli_text_in_process_with_a_model_folder(tiny_dir, vector_sketches, tmp_
     frames = sorted((tmp_path / "out").glob("*.svg"))
     assert [p.stem for p in frames] == ["0001", "0002", "0003"]
     assert len(read_svg(frames[1]).strokes) == len(read_svg(vector_sketches[7]).strokes)
+
+
+def test_an_svg_sketch_with_raster_results_for_a_paint_layer(server, vector_sketches):
+    # What Krita sends for a vector layer: its shapes as SVG; it wants frames for a paint layer.
+    svg = vector_sketches[2].read_text()
+    with Client(server.address) as client:
+        job = client.submit(tasks_pb2.TextMotionRequest(
+            sketch_svg=svg, prompt="it flutters", model="tiny", frames=2, steps=1,
+            result_form=tasks_pb2.RESULT_FORM_RASTER))
+        final = client.wait(job.id)
+        assert final.state == jobs_pb2.JOB_STATE_SUCCEEDED, final.error
+        result = client.result(job.id)
+    assert [k.WhichOneof("content") for k in result.keyframes] == ["raster", "raster"]
+    frame = raster_from_proto(result.keyframes[0].raster)
+    assert frame.rgba[..., 3].max() == 255 and frame.rgba[..., 3].min() == 0, "ink on transparency"
+
+
+def test_a_raster_sketch_is_traced_and_comes_back_as_rasters(server, raster_sketches):
+    sketch = read_raster(raster_sketches[3])
+    with Client(server.address) as client:
+        job = client.submit(tasks_pb2.TextMotionRequest(
+            sketch_raster=raster_to_proto(sketch), prompt="it moves", model="tiny", frames=2, steps=1))
+        final = client.wait(job.id)
+        assert final.state == jobs_pb2.JOB_STATE_SUCCEEDED, final.error
+        result = client.result(job.id)
+    frame = raster_from_proto(result.keyframes[1].raster)
+    assert (frame.width, frame.height) == (sketch.width, sketch.height)
+
+
+def test_broken_svg_is_refused_naming_the_field(server):
+    with Client(server.address) as client, pytest.raises(InkMotionError) as info:
+        client.submit(tasks_pb2.TextMotionRequest(sketch_svg="<svg><path d='M 0 0 L", prompt="x", model="tiny"))
+    assert info.value.code == "INVALID_ARGUMENT" and info.value.message.startswith("text_motion.sketch_svg:")

@@ -163,11 +163,39 @@ def run_inbetween(request: tasks_pb2.InbetweenRequest, device: str, on_progress:
 # Text motion: Live-Sketch on a text-to-video prior
 
 
+MAX_SVG_BYTES = 16 * 1024 * 1024
+
+
+def _text_sketch(request: tasks_pb2.TextMotionRequest, limits: Limits, prefix: str) -> Drawing | None:
+    """Check the sketch in whichever form it came; strokes for the SVG and drawing forms (rasters
+    are traced when the job runs)."""
+    form = request.WhichOneof("sketch_form")
+    if form is None:
+        raise InvalidInput(f"{prefix}.sketch", "is not set: give the sketch to animate (strokes, SVG or a raster)")
+    field_name = f"{prefix}.{form}"
+    if form == "sketch":
+        check_drawing(field_name, request.sketch, limits)
+        return drawing_from_proto(request.sketch, field_name)
+    if form == "sketch_svg":
+        size = len(request.sketch_svg.encode("utf-8"))
+        if size > MAX_SVG_BYTES:
+            raise over(field_name, f"{size} bytes", f"{MAX_SVG_BYTES} bytes")
+        from inkmotion.codec.svg import read_svg
+
+        try:
+            drawing = read_svg(request.sketch_svg.encode("utf-8"))
+        except InvalidInput as exc:
+            raise InvalidInput(field_name, exc.problem) from None
+        from inkmotion.codec.proto import drawing_to_proto
+
+        check_drawing(field_name, drawing_to_proto(drawing), limits)
+        return drawing
+    check_raster(field_name, request.sketch_raster, limits)
+    return None
+
+
 def check_text_motion(request: tasks_pb2.TextMotionRequest, limits: Limits, prefix: str) -> None:
-    if not request.HasField("sketch"):
-        raise InvalidInput(f"{prefix}.sketch", "is not set: give the vector sketch to animate")
-    check_drawing(f"{prefix}.sketch", request.sketch, limits)
-    drawing_from_proto(request.sketch, f"{prefix}.sketch")
+    _text_sketch(request, limits, prefix)
     check_prompt(f"{prefix}.prompt", request.prompt, limits)
     check_optional(request, "frames", 2, limits.max_frames, prefix)
     check_optional(request, "steps", 1, limits.max_steps, prefix)
@@ -177,6 +205,7 @@ def check_text_motion(request: tasks_pb2.TextMotionRequest, limits: Limits, pref
     check_optional(request, "motion_strength", 0, 10, prefix)
     if request.HasField("local_motion") and request.HasField("global_motion") and not (request.local_motion or request.global_motion):
         raise InvalidInput(f"{prefix}.local_motion", "both the local and the global path are off: nothing would move")
+    _enum(_RESULT_FORM, request.result_form, f"{prefix}.result_form")
 
 
 def text_motion_runner(model: str) -> Runner:
@@ -186,10 +215,21 @@ def text_motion_runner(model: str) -> Runner:
         from inkmotion import models
         from inkmotion.pipelines.live_sketch import LiveSketchPipeline, config_from_request
 
-        sketch = drawing_from_proto(request.sketch, "text_motion.sketch")
+        sketch = _text_sketch(request, Limits(), "text_motion")
+        if sketch is None:  # a raster of line art
+            from inkmotion.codec.lineart import trace_lineart
+            from inkmotion.codec.proto import raster_from_proto
+
+            sketch = trace_lineart(raster_from_proto(request.sketch_raster, "text_motion.sketch_raster"))
         t2v = models.CACHE.get(models.resolve(model), device, offload=models.offload_requested())
         pipeline = LiveSketchPipeline.from_model(t2v)
         frames = pipeline(sketch, request.prompt, config_from_request(request), on_progress)
+        raster_out = _RESULT_FORM[request.result_form] == "raster" or (
+            not _RESULT_FORM[request.result_form] and request.WhichOneof("sketch_form") == "sketch_raster")
+        if raster_out:
+            from inkmotion.codec.lineart import paint_lineart
+
+            frames = [paint_lineart(d) for d in frames]
         keys = [Keyframe(i + 1, d) for i, d in enumerate(frames)]
         return Animation(sketch.width, sketch.height, keys, fps=8.0, layer=f"Live-Sketch: {request.prompt[:40]}")
 
@@ -215,9 +255,14 @@ def _registered(task: str, runner: Callable[[str], Runner]) -> dict[str, Runner]
 
 
 def check_raster_text_motion(request: tasks_pb2.RasterTextMotionRequest, limits: Limits, prefix: str) -> None:
-    if not request.HasField("sketch"):
-        raise InvalidInput(f"{prefix}.sketch", "is not set: give the raster sketch to animate")
-    check_raster(f"{prefix}.sketch", request.sketch, limits)
+    form = request.WhichOneof("sketch_form")
+    if form is None:
+        raise InvalidInput(f"{prefix}.sketch", "is not set: give the raster sketch to animate (or strokes)")
+    if form == "sketch":
+        check_raster(f"{prefix}.sketch", request.sketch, limits)
+    else:
+        check_drawing(f"{prefix}.sketch_drawing", request.sketch_drawing, limits)
+        drawing_from_proto(request.sketch_drawing, f"{prefix}.sketch_drawing")
     check_prompt(f"{prefix}.prompt", request.prompt, limits)
     check_optional(request, "frames", 2, limits.max_frames, prefix)
     check_optional(request, "steps", 1, min(limits.max_steps, 1000), prefix)
@@ -227,6 +272,7 @@ def check_raster_text_motion(request: tasks_pb2.RasterTextMotionRequest, limits:
     check_optional(request, "preview_every", 0, limits.max_steps, prefix)
     if request.HasField("composition_weight") and not 0 <= request.composition_weight <= 1:
         raise InvalidInput(f"{prefix}.composition_weight", f"{request.composition_weight:g} is outside [0, 1]")
+    _enum(_RESULT_FORM, request.result_form, f"{prefix}.result_form")
 
 
 def raster_text_motion_runner(model: str) -> Runner:
@@ -241,11 +287,22 @@ def raster_text_motion_runner(model: str) -> Runner:
         spec = models.resolve(model)
         if models.needs_lora(spec, "raster"):
             raise ModelUnavailable(models.missing_lora_message(spec))
-        sketch = raster_from_proto(request.sketch, "raster_text_motion.sketch")
+        strokes_in = request.WhichOneof("sketch_form") == "sketch_drawing"
+        if strokes_in:  # painted as black line art on white
+            from inkmotion.codec.preview import render_drawing
+
+            sketch = render_drawing(drawing_from_proto(request.sketch_drawing, "raster_text_motion.sketch_drawing"))
+        else:
+            sketch = raster_from_proto(request.sketch, "raster_text_motion.sketch")
         t2v = models.CACHE.get(spec, device, offload=models.offload_requested())
         clip_model, clip_processor = models.load_clip(spec.clip, device) if spec.clip else (None, None)
         pipeline = FlipSketchPipeline.from_model(t2v, clip_model=clip_model, clip_processor=clip_processor)
         frames = pipeline(sketch, request.prompt, config_from_request(request), on_progress)
+        form = _RESULT_FORM[request.result_form] or ("drawing" if strokes_in else "raster")
+        if form == "drawing":  # traced back into strokes, for Grease Pencil
+            from inkmotion.codec.lineart import trace_lineart
+
+            frames = [trace_lineart(frame) for frame in frames]
         keys = [Keyframe(i + 1, raster) for i, raster in enumerate(frames)]
         return Animation(sketch.width, sketch.height, keys, fps=8.0, layer=f"FlipSketch: {request.prompt[:40]}")
 

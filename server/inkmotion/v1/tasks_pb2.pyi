@@ -64,8 +64,10 @@ RESULT_FORM_DRAWING: ResultForm
 RESULT_FORM_RASTER: ResultForm
 
 class TextMotionRequest(_message.Message):
-    __slots__ = ("sketch", "prompt", "model", "frames", "steps", "seed", "guidance_local", "guidance_global", "local_motion", "global_motion", "motion_strength", "preview_every")
+    __slots__ = ("sketch", "sketch_svg", "sketch_raster", "prompt", "model", "frames", "steps", "seed", "guidance_local", "guidance_global", "local_motion", "global_motion", "motion_strength", "preview_every", "result_form")
     SKETCH_FIELD_NUMBER: _ClassVar[int]
+    SKETCH_SVG_FIELD_NUMBER: _ClassVar[int]
+    SKETCH_RASTER_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -77,7 +79,10 @@ class TextMotionRequest(_message.Message):
     GLOBAL_MOTION_FIELD_NUMBER: _ClassVar[int]
     MOTION_STRENGTH_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_EVERY_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FORM_FIELD_NUMBER: _ClassVar[int]
     sketch: _drawing_pb2.Drawing
+    sketch_svg: str
+    sketch_raster: _drawing_pb2.Raster
     prompt: str
     model: str
     frames: int
@@ -89,7 +94,8 @@ class TextMotionRequest(_message.Message):
     global_motion: bool
     motion_strength: float
     preview_every: int
-    def __init__(self, sketch: _Optional[_Union[_drawing_pb2.Drawing, _Mapping]] = ..., prompt: _Optional[str] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., guidance_local: _Optional[float] = ..., guidance_global: _Optional[float] = ..., local_motion: _Optional[bool] = ..., global_motion: _Optional[bool] = ..., motion_strength: _Optional[float] = ..., preview_every: _Optional[int] = ...) -> None: ...
+    result_form: ResultForm
+    def __init__(self, sketch: _Optional[_Union[_drawing_pb2.Drawing, _Mapping]] = ..., sketch_svg: _Optional[str] = ..., sketch_raster: _Optional[_Union[_drawing_pb2.Raster, _Mapping]] = ..., prompt: _Optional[str] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., guidance_local: _Optional[float] = ..., guidance_global: _Optional[float] = ..., local_motion: _Optional[bool] = ..., global_motion: _Optional[bool] = ..., motion_strength: _Optional[float] = ..., preview_every: _Optional[int] = ..., result_form: _Optional[_Union[ResultForm, str]] = ...) -> None: ...
 
 class VideoMotionRequest(_message.Message):
     __slots__ = ("sketch", "reference_frames", "prompt", "model", "frames", "steps", "seed", "preview_every")
@@ -112,8 +118,9 @@ class VideoMotionRequest(_message.Message):
     def __init__(self, sketch: _Optional[_Union[_drawing_pb2.Drawing, _Mapping]] = ..., reference_frames: _Optional[_Iterable[_Union[_drawing_pb2.Raster, _Mapping]]] = ..., prompt: _Optional[str] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., preview_every: _Optional[int] = ...) -> None: ...
 
 class RasterTextMotionRequest(_message.Message):
-    __slots__ = ("sketch", "prompt", "model", "frames", "steps", "inversion_steps", "guidance", "composition_weight", "samples", "seed", "binarize", "preview_every")
+    __slots__ = ("sketch", "sketch_drawing", "prompt", "model", "frames", "steps", "inversion_steps", "guidance", "composition_weight", "samples", "seed", "binarize", "preview_every", "result_form")
     SKETCH_FIELD_NUMBER: _ClassVar[int]
+    SKETCH_DRAWING_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -125,7 +132,9 @@ class RasterTextMotionRequest(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     BINARIZE_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_EVERY_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FORM_FIELD_NUMBER: _ClassVar[int]
     sketch: _drawing_pb2.Raster
+    sketch_drawing: _drawing_pb2.Drawing
     prompt: str
     model: str
     frames: int
@@ -137,7 +146,8 @@ class RasterTextMotionRequest(_message.Message):
     seed: int
     binarize: bool
     preview_every: int
-    def __init__(self, sketch: _Optional[_Union[_drawing_pb2.Raster, _Mapping]] = ..., prompt: _Optional[str] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., steps: _Optional[int] = ..., inversion_steps: _Optional[int] = ..., guidance: _Optional[float] = ..., composition_weight: _Optional[float] = ..., samples: _Optional[int] = ..., seed: _Optional[int] = ..., binarize: _Optional[bool] = ..., preview_every: _Optional[int] = ...) -> None: ...
+    result_form: ResultForm
+    def __init__(self, sketch: _Optional[_Union[_drawing_pb2.Raster, _Mapping]] = ..., sketch_drawing: _Optional[_Union[_drawing_pb2.Drawing, _Mapping]] = ..., prompt: _Optional[str] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., steps: _Optional[int] = ..., inversion_steps: _Optional[int] = ..., guidance: _Optional[float] = ..., composition_weight: _Optional[float] = ..., samples: _Optional[int] = ..., seed: _Optional[int] = ..., binarize: _Optional[bool] = ..., preview_every: _Optional[int] = ..., result_form: _Optional[_Union[ResultForm, str]] = ...) -> None: ...
 
 class PathMotionRequest(_message.Message):
     __slots__ = ("drawing", "raster", "path", "model", "frames", "seed")
