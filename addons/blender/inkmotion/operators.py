@@ -1,0 +1,457 @@
+"""The four actions (`inkmotion.animate`, `.inbetween`, `.follow_path`, `.animate_video`) and their helpers.
+
+Each action reads the active Grease Pencil layer, sends one task request, and writes what comes
+back onto a NEW layer named after the task, one keyframe per output frame, in one undo step.
+Invoked from the UI an action runs as a modal operator polling a `jobs.RemoteJob` (Esc or the panel's
+Cancel cancels the server job); executed from a script or in background mode it blocks until the
+layer is written, so `bpy.ops.inkmotion.inbetween(frames=9)` returns with the result in place.
+"""
+
+import os
+import struct
+import sys
+import time
+from dataclasses import dataclass
+
+import bpy
+import numpy as np
+from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
+
+from . import gp_io, packing
+from ._client.client import InkMotionError
+from ._client.v1 import drawing_pb2, tasks_pb2
+from .jobs import CAPABILITIES, TASK_NAMES, Connection, RemoteJob, task_reason
+
+CANVAS_SIZE = 512  # pixels across the square canvas laid over the drawing plane
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".exr", ".webp")
+MAX_REFERENCE_SIZE = 512  # reference video frames are scaled down to this many pixels across
+
+
+def preferences(context):
+    return context.preferences.addons[__package__].preferences
+
+
+def connection(context) -> Connection:
+    prefs = preferences(context)
+    return Connection(prefs.server_address.strip(), prefs.token.strip(), bpy.path.abspath(prefs.tls_cert) if prefs.tls_cert else "")
+
+
+class Progress:
+    """The job the UI shows: at most one runs from the UI at a time."""
+
+    job: RemoteJob | None = None
+    title = ""
+
+    @classmethod
+    def running(cls) -> bool:
+        return cls.job is not None and not cls.job.done
+
+
+def redraw_sidebars() -> None:
+    wm = bpy.context.window_manager
+    for window in wm.windows if wm else ():
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+@dataclass
+class Prepared:
+    """A request ready to send, and where its result goes."""
+
+    request: object
+    canvas: packing.Canvas
+    object_name: str
+    layer_name: str
+    first_frame: int  # where the first output keyframe lands
+    label: str
+
+
+def _optional(request, name: str, value: int) -> None:
+    if value > 0 or (name == "seed" and value >= 0):
+        setattr(request, name, value)
+
+
+EASING_ITEMS = [("EASE_IN_OUT", "Ease In-Out", "Slow out of the start key, slow into the end key"),
+                ("LINEAR", "Linear", "Even spacing"), ("EASE_IN", "Ease In", "Slow start"), ("EASE_OUT", "Ease Out", "Slow end")]
+MOTION_PATH_ITEMS = [("ARC", "Arc", "Strokes turn and scale as they move"),
+                     ("LINEAR", "Linear", "Every point moves on a straight line")]
+UNMATCHED_ITEMS = [("FADE", "Fade", "Strokes in one key only fade in or out"),
+                   ("DRAW_ON", "Draw On", "Strokes in one key only are drawn on or erased along their length")]
+
+
+# -- the shared operator body ------------------------------------------------------------------
+
+class TaskOperator:
+    """Mixin of the four actions; subclasses set `task` and implement `build(context)`."""
+
+    # UNDO without REGISTER: one undo step, and no redo panel that would re-run a long job blocking.
+    bl_options = {"UNDO"}
+    task = tasks_pb2.TASK_UNSPECIFIED
+
+    frames: IntProperty(name="Frames", description="Output frames (0: the task's default)", default=0, min=0, max=1000)
+    start_frame: IntProperty(name="Start Frame", description="Frame of the first output keyframe (unset: automatic)")
+    model: StringProperty(name="Model", description="Model on the server (empty: the server's default for the task)")
+    timeout: FloatProperty(name="Timeout", description="Scripts and background mode: cancel the server job after this many seconds (0: wait)",
+                           default=0.0, min=0.0, subtype="TIME_ABSOLUTE")
+
+    @property
+    def layer_title(self) -> str:
+        return TASK_NAMES[self.task]
+
+    @classmethod
+    def poll(cls, context):
+        reason = gp_io.unsupported_reason(context)
+        if reason is None and Progress.running():
+            reason = "An InkMotion job is running"
+        if reason is None:  # what the server last said (nothing until the panel or `inkmotion.connect` asked)
+            reason = CAPABILITIES.task_reason(cls.task, connection(context))
+        if reason:
+            cls.poll_message_set(reason)
+            return False
+        return True
+
+    # -- input --
+
+    def source(self, context):
+        obj = context.active_object
+        return obj, obj.data.layers.active
+
+    def output_start(self, default: int) -> int:
+        return self.start_frame if self.properties.is_property_set("start_frame") else default
+
+    def canvas_for(self, *drawings: gp_io.LayerStrokes) -> packing.Canvas:
+        points = np.concatenate([d.positions for d in drawings]) if drawings else np.zeros((0, 3), np.float32)
+        return packing.Canvas.fit(points, CANVAS_SIZE)
+
+    def sketch_at_current_frame(self, context):
+        obj, layer = self.source(context)
+        frame = gp_io.frame_at(layer, context.scene.frame_current)
+        if frame is None:
+            raise ValueError(f"Layer '{layer.name}' has no keyframe at or before frame {context.scene.frame_current}")
+        strokes = gp_io.read_drawing(frame.drawing)
+        if strokes.stroke_count == 0:
+            raise ValueError(f"Layer '{layer.name}' has no strokes at frame {context.scene.frame_current}")
+        return obj, layer, strokes
+
+    def build(self, context) -> Prepared:
+        raise NotImplementedError
+
+    def prepared(self, context, request, canvas, obj, layer, first_frame: int) -> Prepared:
+        return Prepared(request, canvas, obj.name, layer.name, first_frame,
+                        f"{self.layer_title}: {obj.name}/{layer.name} (Blender {bpy.app.version_string})")
+
+    # -- output --
+
+    def finish(self, context, job: RemoteJob, prepared: Prepared, timed_out: bool = False):
+        if job.result is None:
+            if job.cancelled and timed_out:
+                self.report({"ERROR"}, f"{self.layer_title}: timed out after {self.timeout:g} s; server job {job.job_id} was cancelled")
+            elif job.cancelled:
+                self.report({"WARNING"}, f"{self.layer_title}: cancelled (job {job.job_id})")
+            else:
+                self.report({"ERROR"}, f"{self.layer_title}: {job.error}")
+            return {"CANCELLED"}
+        try:
+            layer, numbers = write_result(prepared, job.result, self.layer_title)
+        except ValueError as exc:
+            self.report({"ERROR"}, f"{self.layer_title}: {exc}")
+            return {"CANCELLED"}
+        span = f"frame {numbers[0]}" if len(numbers) == 1 else f"frames {numbers[0]}-{numbers[-1]}"
+        self.report({"INFO"}, f"{self.layer_title}: {len(numbers)} keyframes on new layer '{layer.name}' ({span})")
+        return {"FINISHED"}
+
+    # -- synchronous: scripts and background mode --
+
+    def execute(self, context):
+        try:
+            prepared = self.build(context)
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        conn = connection(context)
+        try:
+            with conn.client(timeout=15.0) as client:
+                caps = client.capabilities()
+        except InkMotionError as exc:
+            self.report({"ERROR"}, f"{self.layer_title}: cannot reach the InkMotion server at {conn.address}: {exc.message}")
+            return {"CANCELLED"}
+        reason = task_reason(caps, self.task)
+        if reason:
+            self.report({"ERROR"}, reason)
+            return {"CANCELLED"}
+        job = RemoteJob(conn, prepared.request, prepared.label).start()
+        started, last = time.monotonic(), [-1.0]
+
+        def log(j: RemoteJob):  # a line per tenth, for render-farm logs
+            if j.fraction - last[0] >= 0.1 or (j.done and last[0] < 2):
+                last[0] = 2.0 if j.done else j.fraction
+                print(f"InkMotion {self.layer_title}: {j.fraction:4.0%} {j.message}", file=sys.stderr, flush=True)
+
+        job.wait(self.timeout, on_update=log if bpy.app.background else None)
+        timed_out = bool(self.timeout) and time.monotonic() - started > self.timeout
+        return self.finish(context, job, prepared, timed_out)
+
+    # -- asynchronous: the UI --
+
+    def invoke(self, context, event):
+        if bpy.app.background:
+            return self.execute(context)
+        if Progress.running():
+            self.report({"ERROR"}, "Another InkMotion job is running; cancel it first")
+            return {"CANCELLED"}
+        try:
+            self._prepared = self.build(context)
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self._job = RemoteJob(connection(context), self._prepared.request, self._prepared.label).start()
+        Progress.job, Progress.title = self._job, self.layer_title
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        wm.progress_begin(0, 100)
+        self._status(context)
+        return {"RUNNING_MODAL"}
+
+    def _status(self, context) -> None:
+        job = self._job
+        text = f"InkMotion {self.layer_title}: {job.fraction:.0%} {job.message}  (Esc to cancel)"
+        if context.workspace is not None:
+            context.workspace.status_text_set(text)
+        context.window_manager.progress_update(int(job.fraction * 100))
+        redraw_sidebars()
+
+    def modal(self, context, event):
+        if event.type == "ESC" and event.value == "PRESS":
+            self._job.cancel()
+            return {"RUNNING_MODAL"}
+        if event.type == "TIMER":
+            if self._job.poll():
+                self._status(context)
+            if self._job.done:
+                wm = context.window_manager
+                wm.event_timer_remove(self._timer)
+                wm.progress_end()
+                if context.workspace is not None:
+                    context.workspace.status_text_set(None)
+                redraw_sidebars()
+                return self.finish(context, self._job, self._prepared)
+        return {"PASS_THROUGH"}
+
+
+def write_result(prepared: Prepared, result, title: str):
+    """The result's vector keyframes onto a new layer beside the source; returns (layer, frame numbers)."""
+    obj = bpy.data.objects.get(prepared.object_name)
+    if obj is None or obj.type != "GREASEPENCIL":
+        raise ValueError(f"the object '{prepared.object_name}' is gone; the result was not written")
+    source = next((layer for layer in obj.data.layers if layer.name == prepared.layer_name), None)
+    if source is None:
+        raise ValueError(f"the layer '{prepared.layer_name}' is gone; the result was not written")
+    keys = [k for k in result.keyframes if k.WhichOneof("content") == "drawing"]
+    if not keys:
+        raise ValueError("the server sent no vector keyframes")
+    first = min(k.frame for k in keys)
+    frames = [(prepared.first_frame + k.frame - first,
+               gp_io.from_canvas(obj, packing.from_proto(k.drawing), prepared.canvas)) for k in keys]
+    layer = gp_io.new_layer_with_keyframes(obj, source, title, frames)
+    return layer, [n for n, _ in frames]
+
+
+def _keyframe(frame_number: int, strokes: packing.Strokes, canvas: packing.Canvas, layer: str):
+    return drawing_pb2.Keyframe(frame=frame_number,
+                                drawing=packing.to_proto(drawing_pb2, strokes, canvas.size, canvas.size, layer))
+
+
+# -- the four actions ---------------------------------------------------------------------------
+
+class INKMOTION_OT_animate(TaskOperator, bpy.types.Operator):
+    """Animate the active layer's drawing from a text prompt (Live-Sketch)"""
+
+    bl_idname = "inkmotion.animate"
+    bl_label = "Animate (Text)"
+    task = tasks_pb2.TASK_TEXT_MOTION
+
+    prompt: StringProperty(name="Prompt", description="What the drawing does, e.g. 'the dolphin jumps out of the water'")
+    steps: IntProperty(name="Steps", description="Optimisation steps (0: the method's default)", default=0, min=0)
+    seed: IntProperty(name="Seed", description="Random seed (-1: any)", default=-1, min=-1)
+
+    def build(self, context) -> Prepared:
+        if not self.prompt.strip():
+            raise ValueError("Animate: the prompt is empty; say what the drawing does")
+        obj, layer, strokes = self.sketch_at_current_frame(context)
+        canvas = self.canvas_for(strokes)
+        request = tasks_pb2.TextMotionRequest(
+            sketch=packing.to_proto(drawing_pb2, gp_io.to_canvas(obj, strokes, canvas), canvas.size, canvas.size, layer.name),
+            prompt=self.prompt, model=self.model)
+        _optional(request, "frames", self.frames)
+        _optional(request, "steps", self.steps)
+        _optional(request, "seed", self.seed)
+        return self.prepared(context, request, canvas, obj, layer, self.output_start(context.scene.frame_current))
+
+
+class INKMOTION_OT_inbetween(TaskOperator, bpy.types.Operator):
+    """Draw the frames between two keyframes of the active layer (the keyframes around the current frame, or the two selected ones)"""
+
+    bl_idname = "inkmotion.inbetween"
+    bl_label = "Inbetween"
+    task = tasks_pb2.TASK_INBETWEEN
+
+    easing: EnumProperty(name="Easing", items=EASING_ITEMS, default="EASE_IN_OUT")
+    motion_path: EnumProperty(name="Motion Path", items=MOTION_PATH_ITEMS, default="ARC")
+    unmatched: EnumProperty(name="Unmatched Strokes", items=UNMATCHED_ITEMS, default="FADE")
+
+    def build(self, context) -> Prepared:
+        obj, layer = self.source(context)
+        start_key, end_key = gp_io.keys_around(layer, context.scene.frame_current)
+        start, end = gp_io.read_drawing(start_key.drawing), gp_io.read_drawing(end_key.drawing)
+        canvas = self.canvas_for(start, end)
+        frames = self.frames or (end_key.frame_number - start_key.frame_number + 1)
+        request = tasks_pb2.InbetweenRequest(
+            start=_keyframe(start_key.frame_number, gp_io.to_canvas(obj, start, canvas), canvas, layer.name),
+            end=_keyframe(end_key.frame_number, gp_io.to_canvas(obj, end, canvas), canvas, layer.name),
+            model=self.model, frames=frames,
+            easing=tasks_pb2.Easing.Value("EASING_" + self.easing),
+            motion_path=tasks_pb2.MotionPath.Value("MOTION_PATH_" + self.motion_path),
+            unmatched=tasks_pb2.UnmatchedStrokes.Value("UNMATCHED_STROKES_" + self.unmatched),
+        )
+        return self.prepared(context, request, canvas, obj, layer, self.output_start(start_key.frame_number))
+
+
+class INKMOTION_OT_follow_path(TaskOperator, bpy.types.Operator):
+    """Make the active layer's drawing travel along the selected stroke (motion strokes)"""
+
+    bl_idname = "inkmotion.follow_path"
+    bl_label = "Follow Path"
+    task = tasks_pb2.TASK_PATH_MOTION
+
+    seed: IntProperty(name="Seed", description="Random seed (-1: any)", default=-1, min=-1)
+
+    def build(self, context) -> Prepared:
+        obj, layer, strokes = self.sketch_at_current_frame(context)
+        if not strokes.selected.any():
+            raise ValueError("Follow path: select the stroke to follow (in Edit Mode) on the active layer")
+        path_index = int(np.argmax(strokes.selected))
+        keep = np.ones(strokes.stroke_count, bool)
+        keep[path_index] = False
+        subject = strokes.subset(keep)
+        if subject.stroke_count == 0:
+            raise ValueError("Follow path: the layer holds only the path; draw the subject on the same layer")
+        canvas = self.canvas_for(strokes)
+        path = strokes.subset(~keep)
+        request = tasks_pb2.PathMotionRequest(
+            drawing=packing.to_proto(drawing_pb2, gp_io.to_canvas(obj, subject, canvas), canvas.size, canvas.size, layer.name),
+            path=canvas.to_pixels(path.positions).astype("<f4").tobytes(), model=self.model)
+        _optional(request, "frames", self.frames)
+        _optional(request, "seed", self.seed)
+        return self.prepared(context, request, canvas, obj, layer, self.output_start(context.scene.frame_current))
+
+
+class INKMOTION_OT_animate_video(TaskOperator, bpy.types.Operator):
+    """Make the active layer's drawing move like a reference video (SketchAnimator)"""
+
+    bl_idname = "inkmotion.animate_video"
+    bl_label = "Animate from Video"
+    task = tasks_pb2.TASK_VIDEO_MOTION
+
+    video: StringProperty(name="Reference", description="A folder of frame images (or one of them)", subtype="FILE_PATH")
+    prompt: StringProperty(name="Prompt", description="What the drawing is, e.g. 'a cat'")
+    steps: IntProperty(name="Steps", description="Optimisation steps (0: the method's default)", default=0, min=0)
+    seed: IntProperty(name="Seed", description="Random seed (-1: any)", default=-1, min=-1)
+
+    def build(self, context) -> Prepared:
+        obj, layer, strokes = self.sketch_at_current_frame(context)
+        rasters = reference_frames(bpy.path.abspath(self.video))
+        canvas = self.canvas_for(strokes)
+        request = tasks_pb2.VideoMotionRequest(
+            sketch=packing.to_proto(drawing_pb2, gp_io.to_canvas(obj, strokes, canvas), canvas.size, canvas.size, layer.name),
+            reference_frames=rasters, prompt=self.prompt, model=self.model)
+        _optional(request, "frames", self.frames)
+        _optional(request, "steps", self.steps)
+        _optional(request, "seed", self.seed)
+        return self.prepared(context, request, canvas, obj, layer, self.output_start(context.scene.frame_current))
+
+
+def reference_frames(path: str) -> list:
+    """The frames of a reference video given as a folder of images (or one image in it), in name order."""
+    if not path:
+        raise ValueError("Animate from video: choose the reference video's frames (a folder of images)")
+    folder = path if os.path.isdir(path) else os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise ValueError(f"Animate from video: {path}: no such folder")
+    if os.path.isfile(path) and not path.lower().endswith(IMAGE_EXTENSIONS):
+        raise ValueError(f"Animate from video: {os.path.basename(path)} is not an image; export the video "
+                         "as an image sequence (PNG) and choose its folder")
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
+    if not names:
+        raise ValueError(f"Animate from video: {folder} holds no frame images ({', '.join(IMAGE_EXTENSIONS)})")
+    return [_raster(os.path.join(folder, n)) for n in names]
+
+
+def _raster(path: str):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] == b"\x89PNG\r\n\x1a\n":  # PNGs travel as they are
+        width, height = struct.unpack(">II", head[16:24])
+        with open(path, "rb") as f:
+            return drawing_pb2.Raster(width=width, height=height, png=f.read())
+    image = bpy.data.images.load(path, check_existing=False)
+    try:
+        width, height = image.size
+        if max(width, height) > MAX_REFERENCE_SIZE:
+            factor = MAX_REFERENCE_SIZE / max(width, height)
+            width, height = max(1, round(width * factor)), max(1, round(height * factor))
+            image.scale(width, height)
+        pixels = np.empty(width * height * 4, np.float32)
+        image.pixels.foreach_get(pixels)
+        rgba = (np.clip(pixels.reshape(height, width, 4)[::-1], 0, 1) * 255 + 0.5).astype(np.uint8)
+        return drawing_pb2.Raster(width=width, height=height, rgba=rgba.tobytes())
+    finally:
+        bpy.data.images.remove(image)
+
+
+# -- helpers for the panel -----------------------------------------------------------------------
+
+class INKMOTION_OT_cancel(bpy.types.Operator):
+    """Cancel the running InkMotion job on the server"""
+
+    bl_idname = "inkmotion.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return Progress.running()
+
+    def execute(self, context):
+        Progress.job.cancel()
+        return {"FINISHED"}
+
+
+class INKMOTION_OT_connect(bpy.types.Operator):
+    """Ask the server which tasks it offers"""
+
+    bl_idname = "inkmotion.connect"
+    bl_label = "Connect"
+
+    def execute(self, context):
+        CAPABILITIES.refresh(connection(context), wait=bpy.app.background)
+        if not bpy.app.background:
+            redraw_when_fetched()
+        elif CAPABILITIES.error:
+            self.report({"ERROR"}, CAPABILITIES.error)
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+def redraw_when_fetched() -> None:
+    def check():
+        if CAPABILITIES.busy:
+            return 0.2
+        redraw_sidebars()
+        return None
+
+    bpy.app.timers.register(check, first_interval=0.2)
+
+
+ACTIONS = (INKMOTION_OT_animate, INKMOTION_OT_inbetween, INKMOTION_OT_follow_path, INKMOTION_OT_animate_video)
+classes = (*ACTIONS, INKMOTION_OT_cancel, INKMOTION_OT_connect)

@@ -1,0 +1,362 @@
+"""The Blender add-on inside real Blender (the bpy wheels in .venvs/blender-*), against a real server.
+
+The session builds the extension zip once with scripts/build_addons.py and starts one
+`inkmotion serve` (with the slow test model and a tiny text model); every test runs
+tests/blender/in_blender.py in a Blender venv: install the zip as an artist would, draw keyframes
+from the test sketches, run the add-on's operators, report back. Grease Pencil v3 tests run on
+bpy 5.0 and 4.5 LTS; 4.2 LTS (legacy Grease Pencil) checks the add-on says why it cannot run.
+Not covered here: the modal (UI) path, panels drawn by a real window and undo, which need a
+window that module Blender has not; the job polling the modal operator runs on is covered.
+
+Set up the venvs with `bash scripts/setup_blender.sh`. Without them these tests skip, except under
+CI (CI=true), where they fail.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import tomllib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, VECTOR_SKETCHES
+from harness import ServerProcess
+from inkmotion.client import Client
+from inkmotion.codec.svg import read_svg
+from inkmotion.v1 import drawing_pb2, jobs_pb2, tasks_pb2
+
+pytestmark = pytest.mark.blender
+
+VERSIONS = ["5.0", "4.5"]  # Grease Pencil v3 releases scripts/setup_blender.sh installs (and 4.2 LTS, legacy)
+IN_BLENDER = Path(__file__).with_name("in_blender.py")
+ADDON_SOURCE = REPO / "addons" / "blender" / "inkmotion"
+UNITS_PER_PIXEL = 0.01  # as in_blender.py draws the sketches
+INBETWEEN_KEYS = (VECTOR_SKETCHES[13], VECTOR_SKETCHES[14])
+TEXT_SKETCH = VECTOR_SKETCHES[5]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def blender_python(version: str) -> Path:
+    venv = REPO / ".venvs" / f"blender-{version}"
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def installed_blender(version: str) -> Path:
+    python = blender_python(version)
+    if not python.exists():
+        message = f"Blender {version} is not installed ({python} missing): run bash scripts/setup_blender.sh"
+        if _in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return python
+
+
+@pytest.fixture(params=VERSIONS, ids=[f"bpy-{v}" for v in VERSIONS])
+def blender(request) -> Path:
+    return installed_blender(request.param)
+
+
+@pytest.fixture(scope="session")
+def addon_zip(tmp_path_factory) -> Path:
+    spec = importlib.util.spec_from_file_location("build_addons", REPO / "scripts" / "build_addons.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_blender(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="session")
+def server(tiny_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("blender-server")
+    config = folder / "models.toml"
+    config.write_text(f'[models.tiny]\nsource = "{tiny_dir}"\ntasks = ["text"]\n')
+    with ServerProcess(folder / "data", env={"INKMOTION_MODELS": str(config)}) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="session")
+def packing():
+    """The add-on's own pure-numpy packing module, to build the requests the add-on should send."""
+    spec = importlib.util.spec_from_file_location("inkmotion_addon_packing", ADDON_SOURCE / "packing.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def sketch(path: Path) -> dict:
+    drawing = read_svg(path)
+    return {"name": path.name, "strokes": [{"points": s.points.tolist(), "radii": s.radii.tolist()} for s in drawing.strokes]}
+
+
+def start_blender(python: Path, scenario: str, tmp_path: Path, **config) -> subprocess.Popen:
+    config = {"scenario": scenario, "workdir": str(tmp_path), "report": str(tmp_path / "report.json"),
+              "arrays": str(tmp_path / "arrays.npz"), **config}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    home = tmp_path / "home"  # the extension installs into this HOME's Blender config, not the user's
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    env.pop("PYTHONPATH", None)  # Blender's Python must find the add-on's own client, not ours
+    return subprocess.Popen([str(python), str(IN_BLENDER), str(tmp_path / "config.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def run_blender(python: Path, scenario: str, tmp_path: Path, **config) -> tuple[dict, dict]:
+    return blender_report(start_blender(python, scenario, tmp_path, **config), tmp_path)
+
+
+def blender_report(proc: subprocess.Popen, tmp_path: Path, timeout: float = 240) -> tuple[dict, dict]:
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+    report_path = tmp_path / "report.json"
+    assert report_path.exists(), f"Blender exited {proc.returncode} without a report:\n{stdout[-4000:]}\n{stderr[-4000:]}"
+    report = json.loads(report_path.read_text())
+    assert report["ok"], f"{report.get('traceback')}\n--- stdout\n{stdout[-3000:]}\n--- stderr\n{stderr[-3000:]}"
+    with np.load(tmp_path / "arrays.npz") as npz:
+        flat = {k: npz[k] for k in npz.files}
+    arrays: dict = {}
+    for key, value in flat.items():  # "tag|layer|frame|attribute" -> arrays[tag][layer][frame][attribute]
+        tag, layer, frame, name = key.split("|")
+        arrays.setdefault(tag, {}).setdefault(layer, {}).setdefault(int(frame), {})[name] = value
+    return report, arrays
+
+
+def assert_same_drawing(got: dict, want: dict, atol: float = 1e-5) -> None:
+    np.testing.assert_array_equal(got["counts"], want["counts"])
+    np.testing.assert_allclose(got["position"], want["position"], atol=atol)
+    np.testing.assert_allclose(got["radius"], want["radius"], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(got["opacity"], want["opacity"], atol=1e-5)
+    np.testing.assert_allclose(got["vertex_color"], want["vertex_color"], atol=1e-4)
+    np.testing.assert_array_equal(got["material_index"], want["material_index"])
+
+
+def assert_same_layer(got: dict, want: dict) -> None:
+    assert sorted(got) == sorted(want)
+    for frame in want:
+        for name in want[frame]:
+            np.testing.assert_array_equal(got[frame][name], want[frame][name], err_msg=f"frame {frame} {name}")
+
+
+# -- the package ----------------------------------------------------------------------------------
+
+def test_the_zip_is_one_installable_file(addon_zip):
+    with zipfile.ZipFile(addon_zip) as zf:
+        names = zf.namelist()
+        manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
+        vendored = {n: zf.read(n).decode() for n in names if n.startswith("_client/") and n.endswith(".py")}
+    assert manifest["id"] == "inkmotion" and manifest["type"] == "add-on"
+    assert manifest["blender_version_min"] == "4.2.0"
+    wheels = manifest["wheels"]
+    assert all(w.removeprefix("./") in names for w in wheels), "every listed wheel is in the zip"
+    for package in ("grpcio", "protobuf", "typing_extensions"):
+        assert any(Path(w).name.startswith(package + "-") for w in wheels), package
+    for platform_tag in ("manylinux", "win_amd64", "macosx"):
+        for package in ("grpcio", "protobuf"):
+            assert any(Path(w).name.startswith(package + "-") and platform_tag in w for w in wheels), (package, platform_tag)
+    assert all("cp311" in w or "abi3" in w or "py3-none-any" in w for w in wheels)
+    assert set(manifest["platforms"]) == {"linux-x64", "windows-x64", "macos-arm64", "macos-x64"}
+    assert {"_client/client.py", "_client/v1/tasks_pb2.py", "_client/v1/animation_service_pb2_grpc.py"} <= set(vendored)
+    for name, text in vendored.items():  # the private copy never reaches for a user-installed `inkmotion`
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert not (node.module or "").startswith("inkmotion"), f"{name}: from {node.module} import"
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("inkmotion") for a in node.names), name
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+
+
+# -- inside Blender -----------------------------------------------------------------------------------
+
+def test_inbetween_writes_a_new_layer_and_survives_save_and_reload(blender, addon_zip, server, tmp_path, packing):
+    report, arrays = run_blender(blender, "inbetween", tmp_path, zip=str(addon_zip), server=server.address,
+                                 sketches=[sketch(p) for p in INBETWEEN_KEYS])
+    assert report["result"] == ["FINISHED"]
+    layers = report["after"]["layers"]
+    assert sorted(layers) == ["Inbetween", "Sketch"]
+    assert layers["Sketch"]["frames"] == [10, 30]
+    assert layers["Inbetween"]["frames"] == list(range(10, 19)), "one keyframe per output frame from the start key"
+    assert report["after"]["active_layer"] == "Sketch"
+    assert report["second"]["layers"]["Inbetween.001"]["frames"] == [40, 41, 42]
+
+    # The source layer is untouched, by the add-on and by save + reload.
+    source = arrays["before"]["Sketch"]
+    assert_same_layer(arrays["after"]["Sketch"], source)
+    assert_same_layer(arrays["reloaded"]["Sketch"], source)
+    assert report["reloaded"]["layers"] == report["second"]["layers"]
+    for name in ("Inbetween", "Inbetween.001"):
+        assert_same_layer(arrays["reloaded"][name], arrays["second"][name])
+
+    # The keys come out as they went in: points, radii, opacities, vertex colours, materials.
+    result = arrays["after"]["Inbetween"]
+    assert_same_drawing(result[10], source[10])
+    assert_same_drawing(result[18], source[30])
+    lo = min(source[f]["radius"].min() for f in source)
+    hi = max(source[f]["radius"].max() for f in source)
+    for frame, drawing in result.items():
+        assert len(drawing["counts"]) > 0, frame
+        assert np.isfinite(drawing["position"]).all() and (drawing["position"][:, 1] == 0).all(), "in the drawing plane"
+        assert ((drawing["radius"] >= lo - 1e-6) & (drawing["radius"] <= hi + 1e-6)).all(), frame
+        assert ((drawing["opacity"] >= 0) & (drawing["opacity"] <= 1)).all()
+        colors = drawing["vertex_color"]
+        assert np.isin(colors[:, 3], [0.0, 1.0]).all(), "a colour either is the material's or its own"
+        assert set(np.unique(drawing["material_index"])) <= {0, 1}
+        assert report["after"]["materials"] == ["Ink", "Blue"]
+
+    # The frames between are what the server makes of the same keys sent straight from here.
+    points = np.concatenate([source[10]["position"], source[30]["position"]])
+    canvas = packing.Canvas.fit(points, 512)
+
+    def key(frame):
+        strokes = source[frame]
+        return drawing_pb2.Keyframe(frame=frame, drawing=drawing_pb2.Drawing(
+            width=512, height=512, point_counts=strokes["counts"].tolist(),
+            positions=canvas.to_pixels(strokes["position"]).astype("<f4").tobytes(),
+            radii=(strokes["radius"] * canvas.scale).astype("<f4").tobytes()))
+
+    with Client(server.address) as client:
+        job = client.submit(tasks_pb2.InbetweenRequest(start=key(10), end=key(30), frames=9))
+        assert client.wait(job.id).state == jobs_pb2.JOB_STATE_SUCCEEDED
+        expected = client.result(job.id).keyframes
+    assert [k.frame for k in expected] == list(range(10, 19))
+    for k in expected:
+        got = result[k.frame]
+        np.testing.assert_array_equal(got["counts"], list(k.drawing.point_counts), err_msg=f"frame {k.frame}")
+        want = canvas.from_pixels(np.frombuffer(k.drawing.positions, "<f4").reshape(-1, 2))
+        np.testing.assert_allclose(got["position"], want, atol=1e-4, err_msg=f"frame {k.frame}")
+
+
+def test_a_job_is_cancelled_midway(blender, addon_zip, server, tmp_path):
+    report, _ = run_blender(blender, "cancel", tmp_path, zip=str(addon_zip), server=server.address,
+                            sketches=[sketch(p) for p in INBETWEEN_KEYS])
+    # Background mode: the timeout cancels the server job, the operator fails with why, nothing is written.
+    error = report["timeout_error"]
+    assert error and "timed out after 1 s" in error and "was cancelled" in error, error
+    assert report["timeout_seconds"] < 10
+    assert report["layers_after_timeout"] == ["Sketch"]
+    timed_out_job = re.search(r"server job (\w+)", error).group(1)
+
+    # The UI's path: the job the modal operator polls, cancelled after it started making progress.
+    job = report["remote_job"]
+    assert job["done"] and job["cancelled"] and job["state"] == "cancelled", job
+    assert 0.1 <= job["fraction"] < 1.0, "cancelled midway"
+    assert report["layers_after_cancel"] == ["Sketch"]
+    assert "/extensions/user_default/inkmotion/" in report["addon_file"].replace(os.sep, "/"), "the installed copy ran"
+
+    with Client(server.address) as client:
+        for job_id in (timed_out_job, job["id"]):
+            assert client.job(job_id).state == jobs_pb2.JOB_STATE_CANCELLED, job_id
+
+
+def test_a_dropped_connection_reconnects_and_the_job_finishes(blender, addon_zip, tmp_path):
+    data = tmp_path / "server-data"
+    server = ServerProcess(data).start()
+    port = server.port
+    proc = start_blender(blender, "reconnect", tmp_path, zip=str(addon_zip), server=server.address,
+                         sketches=[sketch(p) for p in INBETWEEN_KEYS])
+    try:
+        # 1. The operator's job runs; the server dies under it and comes back on the same port.
+        with Client(server.address) as client:
+            deadline = time.monotonic() + 60
+            while not any(j.state == jobs_pb2.JOB_STATE_RUNNING and j.step >= 3 for j in client.jobs()):
+                assert time.monotonic() < deadline and proc.poll() is None, "the job never got going"
+                time.sleep(0.05)
+        server.kill()
+        time.sleep(1.0)
+        server = ServerProcess(data, "--port", str(port)).start()
+        # 2. Blender keeps watching the same job, which is re-queued and finishes.
+        report, arrays = blender_report(proc, tmp_path, timeout=120)
+        with Client(server.address) as client:
+            jobs = list(client.jobs())
+    finally:
+        server.stop()
+        if proc.poll() is None:
+            proc.kill()
+    assert len(jobs) == 1 and jobs[0].state == jobs_pb2.JOB_STATE_SUCCEEDED, "one job, watched to the end"
+    assert report["result"] == ["FINISHED"]
+    assert report["after"]["layers"]["Inbetween"]["frames"] == list(range(1, 31))
+    assert_same_drawing(arrays["after"]["Inbetween"][30], arrays["after"]["Sketch"][30])
+
+
+def test_animate_text_with_the_tiny_model(blender, addon_zip, server, tmp_path):
+    report, arrays = run_blender(blender, "text", tmp_path, zip=str(addon_zip), server=server.address,
+                                 sketches=[sketch(TEXT_SKETCH)], model="tiny", dead_server="127.0.0.1:9")
+    with Client(server.address) as client:
+        offered = {t.task: t for t in client.capabilities().tasks}
+
+    def available(task):
+        return task in offered and offered[task].available
+
+    # Greyed out exactly where the server lacks the task, with the reason.
+    assert report["poll"] == {
+        "animate": available(tasks_pb2.TASK_TEXT_MOTION),
+        "inbetween": available(tasks_pb2.TASK_INBETWEEN),
+        "follow_path": available(tasks_pb2.TASK_PATH_MOTION),
+        "animate_video": available(tasks_pb2.TASK_VIDEO_MOTION),
+    }
+    assert report["poll"]["animate"] and report["poll"]["inbetween"]
+    assert not report["poll"]["animate_video"]
+    assert "Video motion" in report["video_error"], report["video_error"]
+    reason = offered[tasks_pb2.TASK_VIDEO_MOTION].unavailable_reason if tasks_pb2.TASK_VIDEO_MOTION in offered else "does not offer"
+    assert reason in report["video_error"]
+    assert "prompt is empty" in report["empty_prompt_error"]
+    assert report["panel"] == {"category": "InkMotion", "space": "VIEW_3D", "region": "UI"}
+
+    assert report["result"] == ["FINISHED"]
+    layers = report["after"]["layers"]
+    assert layers["Text motion"]["frames"] == [5, 6, 7]
+    source = arrays["before"]["Sketch"][1]
+    assert_same_layer(arrays["after"]["Sketch"], arrays["before"]["Sketch"])
+    for frame, drawing in arrays["after"]["Text motion"].items():
+        np.testing.assert_array_equal(drawing["counts"], source["counts"], err_msg=f"frame {frame}")
+        np.testing.assert_allclose(drawing["radius"], source["radius"], rtol=1e-4, err_msg=f"frame {frame}")
+        np.testing.assert_allclose(drawing["vertex_color"], source["vertex_color"], atol=1e-4)
+        np.testing.assert_array_equal(drawing["material_index"], source["material_index"])
+        assert np.isfinite(drawing["position"]).all()
+
+    drawn = report["panel_draw"]
+    for idname in ("inkmotion.animate", "inkmotion.inbetween", "inkmotion.follow_path", "inkmotion.animate_video"):
+        assert ["operator", idname] in [entry[:2] for entry in drawn], idname
+    assert any(entry[0] == "label" and entry[1].startswith("Video motion: ") for entry in drawn), "the reason is shown"
+    assert ["prop", "prompt"] in drawn and ["prop", "server_address"] in drawn and ["prop", "token"] in drawn
+
+    assert "127.0.0.1:9" in report["dead_server_error"], report["dead_server_error"]
+    assert sorted(report["layers_at_end"]) == ["Sketch", "Text motion"], "nothing written when the server is gone"
+
+
+def test_preferences_start_and_stop_a_local_server(blender, addon_zip, tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a free port for the server Blender starts
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    report, _ = run_blender(blender, "local_server", tmp_path, zip=str(addon_zip), server="127.0.0.1:9",
+                            local_address=f"127.0.0.1:{port}", server_python=sys.executable)
+    assert report["pid"], report
+    assert f"serving on 127.0.0.1:{port}" in report["log_text"], report["log_text"]
+    assert report["server_version"] and "no InkMotion server" not in report["server_version"]
+    assert report["exit_code"] is not None, "stopped with the preference"
+    assert any(entry[0] == "label" and "Local server (pid" in entry[1] for entry in report["panel_draw"])
+
+
+def test_blender_4_2_installs_it_and_says_why_it_cannot_run(addon_zip, tmp_path):
+    report, _ = run_blender(installed_blender("4.2"), "legacy", tmp_path, zip=str(addon_zip), server="127.0.0.1:9")
+    assert report["blender"].startswith("4.2")
+    assert report["object_type"] == "GPENCIL"
+    assert report["poll"] is False
+    assert "InkMotion needs Grease Pencil v3 (Blender 4.3 or newer)" in report["error"], report["error"]
+    assert any(e[0] == "label" and "Grease Pencil v3" in e[1] for e in report["panel_draw"]), "the panel says it too"
