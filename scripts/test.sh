@@ -14,4 +14,9 @@ if [ ! -x .tools/node_modules/.bin/buf ]; then
     npm install --silent --no-save --no-audit --no-fund --prefix .tools @bufbuild/buf@1.75.0
 fi
 
+# The real hosts for the add-on tests (markers `blender` and `krita`): Blender as the bpy module in
+# its own venvs (.venvs/blender-*), Debian's Krita with Xvfb. Both steps are idempotent.
+bash scripts/setup_blender.sh
+bash scripts/setup_krita.sh
+
 exec python3 -m pytest "$@"
