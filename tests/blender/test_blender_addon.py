@@ -81,7 +81,8 @@ def addon_zip(tmp_path_factory) -> Path:
 def server(tiny_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("blender-server")
     config = folder / "models.toml"
-    config.write_text(f'[models.tiny]\nsource = "{tiny_dir}"\ntasks = ["text"]\n')
+    config.write_text(f'[models.tiny]\nsource = "{tiny_dir}"\ntasks = ["text"]\n'
+                      f'[models.tiny-flip]\nsource = "{tiny_dir}"\ntasks = ["raster"]\n')
     with ServerProcess(folder / "data", env={"INKMOTION_MODELS": str(config)}) as proc:
         yield proc
 
@@ -294,7 +295,8 @@ def test_a_dropped_connection_reconnects_and_the_job_finishes(blender, addon_zip
 
 def test_animate_text_with_the_tiny_model(blender, addon_zip, server, tmp_path):
     report, arrays = run_blender(blender, "text", tmp_path, zip=str(addon_zip), server=server.address,
-                                 sketches=[sketch(TEXT_SKETCH)], model="tiny", dead_server="127.0.0.1:9")
+                                 sketches=[sketch(TEXT_SKETCH)], model="tiny", flip_model="tiny-flip",
+                                 dead_server="127.0.0.1:9")
     with Client(server.address) as client:
         offered = {t.task: t for t in client.capabilities().tasks}
 
@@ -328,6 +330,12 @@ def test_animate_text_with_the_tiny_model(blender, addon_zip, server, tmp_path):
         np.testing.assert_array_equal(drawing["material_index"], source["material_index"])
         assert np.isfinite(drawing["position"]).all()
 
+    # FlipSketch from Blender: new strokes traced from its raster frames, on a layer of its own.
+    assert report["flip_result"] == ["FINISHED"]
+    assert layers["FlipSketch"]["frames"] == [20, 21]
+    for frame, drawing in arrays["after"]["FlipSketch"].items():
+        assert len(drawing["counts"]) > 0 and np.isfinite(drawing["position"]).all(), f"frame {frame}"
+
     drawn = report["panel_draw"]
     for idname in ("inkmotion.animate", "inkmotion.inbetween", "inkmotion.follow_path", "inkmotion.animate_video"):
         assert ["operator", idname] in [entry[:2] for entry in drawn], idname
@@ -335,7 +343,7 @@ def test_animate_text_with_the_tiny_model(blender, addon_zip, server, tmp_path):
     assert ["prop", "prompt"] in drawn and ["prop", "server_address"] in drawn and ["prop", "token"] in drawn
 
     assert "127.0.0.1:9" in report["dead_server_error"], report["dead_server_error"]
-    assert sorted(report["layers_at_end"]) == ["Sketch", "Text motion"], "nothing written when the server is gone"
+    assert sorted(report["layers_at_end"]) == ["FlipSketch", "Sketch", "Text motion"], "nothing written when the server is gone"
 
 
 def test_preferences_start_and_stop_a_local_server(blender, addon_zip, tmp_path):

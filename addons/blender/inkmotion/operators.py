@@ -265,6 +265,11 @@ def _keyframe(frame_number: int, strokes: packing.Strokes, canvas: packing.Canva
 
 # -- the four actions ---------------------------------------------------------------------------
 
+ANIMATE_METHODS = [
+    ("VECTOR", "Vector (Live-Sketch)", "Moves your strokes: every stroke keeps its points, radii and colours"),
+    ("RASTER", "Raster (FlipSketch)", "Redraws every frame (freer motion), traced back into new strokes"),
+]
+
 class INKMOTION_OT_animate(TaskOperator, bpy.types.Operator):
     """Animate the active layer's drawing from a text prompt (Live-Sketch)"""
 
@@ -273,17 +278,30 @@ class INKMOTION_OT_animate(TaskOperator, bpy.types.Operator):
     task = tasks_pb2.TASK_TEXT_MOTION
 
     prompt: StringProperty(name="Prompt", description="What the drawing does, e.g. 'the dolphin jumps out of the water'")
+    method: EnumProperty(name="Method", items=ANIMATE_METHODS, default="VECTOR")
+    fidelity: FloatProperty(name="Fidelity", description="Raster method: fidelity to the drawing against motion (lambda)",
+                            default=0.5, min=0.0, max=1.0)
     steps: IntProperty(name="Steps", description="Optimisation steps (0: the method's default)", default=0, min=0)
     seed: IntProperty(name="Seed", description="Random seed (-1: any)", default=-1, min=-1)
+
+    @property
+    def layer_title(self) -> str:
+        return "FlipSketch" if self.method == "RASTER" else TASK_NAMES[self.task]
 
     def build(self, context) -> Prepared:
         if not self.prompt.strip():
             raise ValueError("Animate: the prompt is empty; say what the drawing does")
         obj, layer, strokes = self.sketch_at_current_frame(context)
         canvas = self.canvas_for(strokes)
-        request = tasks_pb2.TextMotionRequest(
-            sketch=packing.to_proto(drawing_pb2, gp_io.to_canvas(obj, strokes, canvas), canvas.size, canvas.size, layer.name),
-            prompt=self.prompt, model=self.model)
+        sketch = packing.to_proto(drawing_pb2, gp_io.to_canvas(obj, strokes, canvas), canvas.size, canvas.size, layer.name)
+        if self.method == "RASTER":
+            # FlipSketch: the server paints the drawing, animates it as raster frames and traces them
+            # back into strokes (new strokes every frame, in the first material).
+            request = tasks_pb2.RasterTextMotionRequest(sketch_drawing=sketch, prompt=self.prompt, model=self.model,
+                                                        composition_weight=self.fidelity,
+                                                        result_form=tasks_pb2.RESULT_FORM_DRAWING)
+        else:
+            request = tasks_pb2.TextMotionRequest(sketch=sketch, prompt=self.prompt, model=self.model)
         _optional(request, "frames", self.frames)
         _optional(request, "steps", self.steps)
         _optional(request, "seed", self.seed)

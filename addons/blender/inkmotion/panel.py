@@ -1,11 +1,11 @@
 """The "InkMotion" tab in the 3D viewport's sidebar, and the per-scene settings it edits."""
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from . import gp_io
 from .jobs import CAPABILITIES
-from .operators import (ACTIONS, EASING_ITEMS, MOTION_PATH_ITEMS, UNMATCHED_ITEMS, Progress, redraw_when_fetched,
+from .operators import (ACTIONS, ANIMATE_METHODS, EASING_ITEMS, MOTION_PATH_ITEMS, UNMATCHED_ITEMS, Progress, redraw_when_fetched,
                         connection, preferences)
 from .preferences import LocalServer, draw_local_server_status, draw_server_settings
 
@@ -21,6 +21,9 @@ OPERATOR_OF_TASK = dict(zip(("TEXT", "INBETWEEN", "PATH", "VIDEO"), ACTIONS))
 class InkMotionSettings(bpy.types.PropertyGroup):
     task: EnumProperty(name="Task", items=TASKS, default="INBETWEEN")
     prompt: StringProperty(name="Prompt", description="What the drawing does (Animate) or is (Animate from video)")
+    method: EnumProperty(name="Method", items=ANIMATE_METHODS, default="VECTOR")
+    fidelity: FloatProperty(name="Fidelity", description="Raster method: fidelity to the drawing against motion",
+                            default=0.5, min=0.0, max=1.0)
     video: StringProperty(name="Reference", description="Folder of the reference video's frames", subtype="DIR_PATH")
     frames: IntProperty(name="Frames", description="Output frames (0: the task's default; Inbetween: the keys' distance)",
                         default=0, min=0, max=1000)
@@ -46,6 +49,8 @@ def fill_operator(op, settings: InkMotionSettings, task: str) -> None:
     if task in ("TEXT", "VIDEO"):
         op.prompt = settings.prompt
         op.steps = settings.steps
+    if task == "TEXT":
+        op.method, op.fidelity = settings.method, settings.fidelity
     if task in ("TEXT", "VIDEO", "PATH"):
         op.seed = settings.seed if settings.use_seed else -1
     if task == "VIDEO":
@@ -80,6 +85,10 @@ class INKMOTION_PT_main(_Panel, bpy.types.Panel):
         task = settings.task
         if task in ("TEXT", "VIDEO"):
             col.prop(settings, "prompt")
+        if task == "TEXT":
+            col.prop(settings, "method")
+            if settings.method == "RASTER":
+                col.prop(settings, "fidelity", slider=True)
         if task == "VIDEO":
             col.prop(settings, "video")
         col.prop(settings, "frames")
