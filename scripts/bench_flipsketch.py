@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,12 +29,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from benchlib import rss_mb, spawn  # noqa: E402
 SKETCH = ROOT.parent / "shared" / "testdata" / "raster_sketches" / "sketch1.png"
 
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def run_case(model: str, device: str, frames: int, seeds: int, steps: int, align: int) -> dict:
@@ -55,7 +53,7 @@ def run_case(model: str, device: str, frames: int, seeds: int, steps: int, align
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        base = _rss_mb()
+        base = rss_mb()
     start = time.perf_counter()
     pipeline(sketch, "a cat is walking", config)
     if device.startswith("cuda"):
@@ -68,13 +66,6 @@ def run_case(model: str, device: str, frames: int, seeds: int, steps: int, align
     return dict(device=device, frames=frames, seeds=seeds, steps=steps, align=align, seconds=seconds,
                 peak_mb=peak, model_mb=resident, dtype=str(t2v.dtype).removeprefix("torch."))
 
-
-def _spawn(case: dict) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "server") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        raise SystemExit(f"case {case} failed:\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             print(header)
             for frames in args.frames or [4, 10]:
                 for seeds in args.seeds or [1, 2]:
-                    print(line(_spawn(dict(model=tiny, device="cpu", frames=frames, seeds=seeds, steps=args.steps,
-                                           align=args.align))), flush=True)
+                    case = dict(model=tiny, device="cpu", frames=frames, seeds=seeds, steps=args.steps, align=args.align)
+                    print(line(spawn(__file__, case)), flush=True)
         if "cuda" in devices:
             if not torch.cuda.is_available():
                 print("\nCUDA: no device here; skipped")
@@ -122,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(header)
                 for frames in args.frames or [10]:
                     for seeds in args.seeds or [1, 4]:
-                        print(line(_spawn(dict(model=model, device="cuda", frames=frames, seeds=seeds, steps=args.steps,
-                                               align=args.align))), flush=True)
+                        case = dict(model=model, device="cuda", frames=frames, seeds=seeds, steps=args.steps,
+                                    align=args.align)
+                        print(line(spawn(__file__, case)), flush=True)
     return 0
 
 

@@ -26,7 +26,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from benchlib import rss_mb, spawn  # noqa: E402
 SKETCHES = ROOT.parent / "shared" / "testdata" / "vector_sketches"
 
 
@@ -72,7 +74,7 @@ def run_case(model: str, device: str, frames: int, strokes: int, steps: int, vae
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        base = _rss_mb()
+        base = rss_mb()
     start = time.perf_counter()
     pipeline(sketch, "a cat stretches and yawns", config, on_progress)
     if device.startswith("cuda"):
@@ -87,17 +89,6 @@ def run_case(model: str, device: str, frames: int, strokes: int, steps: int, vae
                 peak_mb=peak, model_mb=resident, dtype=str(t2v.dtype).removeprefix("torch."))
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _spawn(case: dict) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "server") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        raise SystemExit(f"case {case} failed:\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _line(r: dict) -> str:
@@ -135,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             print(header)
             for frames in args.frames or [8, 16, 24]:
                 for strokes in args.strokes or [8, 16, 32]:
-                    r = _spawn(dict(model=tiny, device="cpu", frames=frames, strokes=strokes, steps=args.steps,
+                    r = spawn(__file__, dict(model=tiny, device="cpu", frames=frames, strokes=strokes, steps=args.steps,
                                     vae_chunk=args.vae_chunk))
                     results.append(r)
                     print(_line(r), flush=True)
@@ -148,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(header)
                 for frames in args.frames or [24]:
                     for strokes in args.strokes or [16]:
-                        r = _spawn(dict(model=model, device="cuda", frames=frames, strokes=strokes, steps=args.steps,
+                        r = spawn(__file__, dict(model=model, device="cuda", frames=frames, strokes=strokes, steps=args.steps,
                                         vae_chunk=args.vae_chunk))
                         results.append(r)
                         print(_line(r), flush=True)

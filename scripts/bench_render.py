@@ -24,7 +24,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from benchlib import rss_mb, spawn  # noqa: E402
 
 from inkmotion import render  # noqa: E402
 
@@ -46,10 +48,6 @@ def strokes(frames: int, count: int, size: int, segments: int, seed: int = 0) ->
     shift = torch.randn(frames, 1, 1, 2, generator=g) * size / 85
     return ctrl[None] + shift + torch.randn(frames, count, 3 * segments + 1, 2, generator=g) * size / 256
 
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _sync(device: str) -> None:
@@ -80,7 +78,7 @@ def run_case(device: str, frames: int, count: int, size: int, segments: int, per
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        base = _rss_mb()
+        base = rss_mb()
     t0 = time.perf_counter()
     forward_backward()
     first = time.perf_counter() - t0
@@ -128,12 +126,7 @@ def _child(args) -> None:
 
 
 def _spawn(case: dict, threads: int | None) -> dict:
-    cmd = [sys.executable, __file__, "--case", json.dumps(case)] + (["--threads", str(threads)] if threads else [])
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "server") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        raise SystemExit(f"case {case} failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return spawn(__file__, case, *(["--threads", str(threads)] if threads else []))
 
 
 def _line(r: dict) -> str:
