@@ -1,8 +1,11 @@
 """The plugin inside real Krita under Xvfb, with a private profile (marker `krita`).
 
-One Krita run does it all (a fresh profile starts in ~15-30 s): the first-run dependency installer
-against Krita's own Python, a sketch layer with two keys (two sketches at frames 0 and 8), Inbetween
-against a real `inkmotion serve` on loopback, save as .kra, reopen, look at the new layer.
+One Krita run does it all (a fresh profile starts in ~15-30 s), against one real `inkmotion serve` on
+loopback with the tiny random model registered: the first-run dependency installer against Krita's
+own Python; then three scenarios, each in its own document, saved as .kra and reopened: Inbetween on
+a sketch layer with two keys (frames 0 and 8), Animate on a paint layer (FlipSketch, model
+"tiny-flip") and Animate on a vector layer filled from an SVG file (Live-Sketch, model "tiny").
+Each test looks at its part of the report.
 Krita's exit status says little (kritarunner always exits 0), so the driver plugin inside it writes
 a JSON report, which is the verdict; the exit must still be clean.
 """
@@ -15,18 +18,23 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, RASTER_SKETCHES
+from conftest import REPO, RASTER_SKETCHES, VECTOR_SKETCHES
 from harness import ServerProcess
 
 pytestmark = pytest.mark.krita
 
 DRIVER = Path(__file__).parent / "driver"
 KEYS = ((0, "sketch2.png"), (8, "sketch13.png"))
-KRITA_SECONDS = 200
+PAINT_SKETCH = "sketch6.png"
+VECTOR_SKETCH = "dolphin_2_scaled1.svg"
+# Not 72 ppi, so that points and pixels differ: the shapes must still land on the document's pixels.
+VECTOR_SIZE, VECTOR_PPI = (256, 256), 144
+KRITA_SECONDS = 300
 # Wheels fetched by the installer are cached across runs (the profile itself is fresh each time).
 PIP_CACHE = Path(os.environ.get("INKMOTION_TEST_PIP_CACHE", Path.home() / ".cache" / "inkmotion-tests" / "pip"))
 
@@ -80,24 +88,58 @@ def _profile(tmp: Path, plugin_zip: Path) -> dict:
     return env
 
 
-def test_inbetween_inside_krita(tmp_path):
+@pytest.fixture(scope="module")
+def krita_run(tmp_path_factory, request):
+    """Krita started once for the whole file: the installer, then every scenario in its own
+    document against one real server (the tiny model registered as "tiny" for text motion and as
+    "tiny-flip" for raster text motion). A missing tool or a failed run is kept and raised again in
+    each test, so that each test fails (or skips) on its own."""
+    try:
+        return _run_krita(tmp_path_factory.mktemp("krita"), request)
+    except (pytest.skip.Exception, pytest.fail.Exception, AssertionError) as exc:
+        return exc
+
+
+def _run(krita_run) -> dict:
+    if isinstance(krita_run, BaseException):
+        raise krita_run
+    return krita_run
+
+
+def _run_krita(tmp_path: Path, request) -> dict:
     krita = _need("krita")
     xvfb_run = _need("xvfb-run")
+    tiny_dir = request.getfixturevalue("tiny_dir")  # built only when Krita is here to use it
     plugin_zip = _build(tmp_path / "dist")
     env = _profile(tmp_path / "profile", plugin_zip)
     by_name = {p.name: p for p in RASTER_SKETCHES}
+    svg_by_name = {p.name: p for p in VECTOR_SKETCHES}
     report_path = tmp_path / "report.json"
-    kra = tmp_path / "inbetween.kra"
+    models = tmp_path / "models.toml"
+    models.write_text(f'[models.tiny]\nsource = "{tiny_dir}"\ntasks = ["text"]\n\n'
+                      f'[models.tiny-flip]\nsource = "{tiny_dir}"\ntasks = ["raster"]\n', encoding="utf-8")
+    server_env = {"INKMOTION_MODELS": str(models), "HF_HUB_CACHE": str(tmp_path / "hub")}
 
-    with ServerProcess(tmp_path / "server") as server:
+    started = time.monotonic()
+    with ServerProcess(tmp_path / "server", env=server_env) as server:
         config = {
             "server": server.address,
-            "size": [256, 256],
-            "keys": [[frame, str(by_name[name])] for frame, name in KEYS],
-            "current_time": 4,
-            "kra": str(kra),
             "report": str(report_path),
             "install_deps": True,
+            "scenarios": [
+                {"name": "inbetween", "kind": "inbetween", "size": [256, 256],
+                 "keys": [[frame, str(by_name[name])] for frame, name in KEYS], "current_time": 4,
+                 "kra": str(tmp_path / "inbetween.kra")},
+                {"name": "animate_paint", "kind": "animate_paint", "size": [256, 256],
+                 "sketch": str(by_name[PAINT_SKETCH]), "current_time": 2,
+                 "settings": {"model": "tiny-flip", "frames": 3, "steps": 2, "seed": 1, "fidelity": 0.8,
+                              "prompt": "a cat walks"},
+                 "kra": str(tmp_path / "animate-paint.kra")},
+                {"name": "animate_vector", "kind": "animate_vector", "size": list(VECTOR_SIZE), "ppi": VECTOR_PPI,
+                 "svg": str(svg_by_name[VECTOR_SKETCH]), "current_time": 0,
+                 "settings": {"model": "tiny", "frames": 3, "steps": 1, "seed": 1, "prompt": "the dolphin jumps"},
+                 "kra": str(tmp_path / "animate-vector.kra")},
+            ],
         }
         (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
         env["INKMOTION_TEST_CONFIG"] = str(tmp_path / "config.json")
@@ -112,20 +154,106 @@ def test_inbetween_inside_krita(tmp_path):
             report = report_path.read_text() if report_path.exists() else "(no report)"
             pytest.fail(f"Krita did not finish in {KRITA_SECONDS} s; report so far:\n{report}\n{output[-4000:]}")
         returncode = process.returncode
+        server_log = server.log
 
     assert report_path.exists(), f"the driver wrote no report (exit {returncode}):\n{output[-3000:]}"
     report = json.loads(report_path.read_text())
     print(json.dumps(report, indent=1))
+    print(f"Krita run: {time.monotonic() - started:.1f} s")
     assert report["ok"], report.get("error")
     assert returncode == 0, f"Krita exited with {returncode}:\n{output[-3000:]}"
+    report["env"] = {"XDG_DATA_HOME": env["XDG_DATA_HOME"]}
+    report["server_log"] = server_log[-3000:]
+    return report
 
+
+def _scenario(krita_run, name: str) -> dict:
+    report = _run(krita_run)
+    scenario = report["scenarios"][name]
+    print(json.dumps(scenario, indent=1))
+    assert scenario["ok"], scenario.get("error", "") + "\n" + report["server_log"]
+    return scenario
+
+
+def _inked(scenario: dict, keys: list[int], at_least: int) -> None:
+    assert scenario["reopened_layer"] and scenario["result_animated"], scenario
+    assert scenario["result_type"] == "paintlayer"
+    ink = {int(t): n for t, n in scenario["result_ink"].items()}
+    if keys[0] > 0 and scenario["result_keys"][:1] == [0]:
+        # Krita gives a layer's first keyframe after 0 a key at 0 too (the layer's former content):
+        # blank here, so the layer is empty until the animation starts.
+        assert ink[0] == 0, ink
+        scenario["result_keys"] = scenario["result_keys"][1:]
+    assert scenario["result_keys"] == keys
+    assert all(ink[t] >= at_least for t in keys), ink
+    top = scenario["top_level"]
+    assert top.index(scenario["result_layer"]) == top.index(scenario["source_layer"]) + 1, top  # just above
+
+
+def test_installer_and_frame_writer_inside_krita(krita_run):
+    report = _run(krita_run)
     # The installer ran for Krita's own Python and grpc now loads from the plugin's folder.
     assert report["deps_ready_after"]
-    assert report["grpc_file"].startswith(str(Path(env["XDG_DATA_HOME"]) / "krita" / "pykrita" / "inkmotion" / "_deps"))
+    assert report["grpc_file"].startswith(str(Path(report["env"]["XDG_DATA_HOME"]) / "krita" / "pykrita" / "inkmotion" / "_deps"))
+    # A frame of another size is scaled to the document; one of another shape is refused, saying why.
+    writer = report["frame_writer"]
+    assert writer["scaled_bytes"] == 8 * 8 * 4
+    assert "2 x 2 pixels for a 8 x 4 document" in writer["other_shape"]
+
+
+def test_inbetween_inside_krita(krita_run):
+    scenario = _scenario(krita_run, "inbetween")
+    scenario["source_layer"] = "Sketch"
     # The source layer kept its two keys; the new layer has one keyframe per frame, 0..8, with ink.
-    assert report["source_keys"] == report["source_keys_after"] == report["reopened_source_keys"] == [0, 8]
-    assert report["reopened_layer"] and report["result_animated"]
-    assert report["result_keys"] == list(range(0, 9))
-    ink = {int(t): n for t, n in report["result_ink"].items()}
-    assert all(ink[t] > 300 for t in range(9)), ink
-    assert report["top_level"].index(report["result_layer"]) == report["top_level"].index("Sketch") + 1
+    assert scenario["source_keys"] == scenario["source_keys_after"] == scenario["reopened_source_keys"] == [0, 8]
+    _inked(scenario, list(range(0, 9)), 300)
+
+
+def test_animate_a_paint_layer_runs_flipsketch(krita_run):
+    scenario = _scenario(krita_run, "animate_paint")
+    scenario["source_layer"] = "Sketch"
+    assert scenario["request"] == {"type": "RasterTextMotionRequest", "model": "tiny-flip", "frames": 3, "steps": 2,
+                                   "inversion_steps": 2, "seed": 1}
+    # Three frames from the current time (2) on; the sketch layer is as it was.
+    _inked(scenario, [2, 3, 4], 50)
+    assert scenario["source_untouched"] and scenario["reopened_source_untouched"]
+    assert not scenario["source_animated_after"]
+
+
+def test_animate_a_vector_layer_runs_live_sketch(krita_run):
+    scenario = _scenario(krita_run, "animate_vector")
+    scenario["source_layer"] = "Shapes"
+    assert scenario["resolution"] == VECTOR_PPI and scenario["shapes_added"] > 0
+    request = scenario["request"]
+    assert {k: request[k] for k in ("type", "model", "frames", "steps", "seed", "sketch_form")} == {
+        "type": "TextMotionRequest", "model": "tiny", "frames": 3, "steps": 1, "seed": 1, "sketch_form": "sketch_svg"}
+    width, height = VECTOR_SIZE
+    scale = 72 / VECTOR_PPI
+    assert f'width="{width}" height="{height}" viewBox="0 0 {width * scale:g} {height * scale:g}"' in request["svg_head"]
+    # Inbetween on a vector layer says why not, without a traceback.
+    state, message = scenario["inbetween_on_vector"]
+    assert state == "error" and "vector layers have no keyframes" in message
+    # Three rasters on a new paint layer, from frame 0, where the shapes are on the canvas.
+    _inked(scenario, [0, 1, 2], 50)
+    assert scenario["source_untouched"] and scenario["reopened_source"] == ["vectorlayer", scenario["shapes_added"]]
+    # The strokes where the SVG file puts them in pixels (the document is the file's 256 x 256 px, at
+    # 144 ppi): the server got them on the document's pixels, not in points.
+    from inkmotion.codec.svg import read_svg
+
+    drawing = read_svg(next(p for p in VECTOR_SKETCHES if p.name == VECTOR_SKETCH))
+    points = [point for stroke in drawing.strokes for point in stroke.points]
+    expected = [min(p[0] for p in points), min(p[1] for p in points), max(p[0] for p in points), max(p[1] for p in points)]
+    boxes = [expected] + ([scenario["source_box"]] if scenario["source_box"] else [])  # Krita's own rendering too
+    for t, box in scenario["result_box"].items():
+        for want in boxes:
+            assert _overlap(want, box) > 0.6, (t, want, box)
+
+
+def _overlap(a: list[int], b: list[int]) -> float:
+    """Intersection over union of two [left, top, right, bottom] boxes (inclusive)."""
+    if a is None or b is None:
+        return 0.0
+    left, top, right, bottom = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0, right - left + 1) * max(0, bottom - top + 1)
+    area = lambda r: (r[2] - r[0] + 1) * (r[3] - r[1] + 1)  # noqa: E731
+    return inter / (area(a) + area(b) - inter)

@@ -124,6 +124,88 @@ def test_requests_and_results(plugin):
         f.result_frames([pb.drawing_pb2.Keyframe(frame=1, drawing=pb.drawing_pb2.Drawing(width=1, height=1))])
 
 
+KRITA_LAYER_SVG = """<?xml version="1.0" standalone="no"?>
+<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 20010904//EN" "http://www.w3.org/TR/2001/REC-SVG-20010904/DTD/svg10.dtd">
+<!-- Created using Krita: http://krita.org -->
+<svg xmlns="http://www.w3.org/2000/svg" 
+    xmlns:xlink="http://www.w3.org/1999/xlink"
+    xmlns:krita="http://krita.org/namespaces/svg/krita"
+    xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd"
+    width="96pt"
+    height="48pt"
+    viewBox="0 0 96 48">
+<defs/>
+<path id="shape0" transform="translate(12, 6)" fill="none" stroke="#000000" stroke-width="1.5" stroke-linecap="round" sodipodi:nodetypes="cc" krita:marker-fill-method="auto" d="M0 0L60 30"/>
+</svg>
+"""
+
+
+def test_document_svg_puts_a_vector_layer_on_the_document_pixels(plugin):
+    """Krita writes shapes in points; at 300 ppi a 400 x 200 px document is 96 x 48 pt. The SVG the
+    server reads must put them on the document's pixels: (12, 6) pt -> (50, 25) px."""
+    from inkmotion.codec.svg import read_svg
+
+    svg = plugin.frames.document_svg(KRITA_LAYER_SVG, 400, 200, 300)
+    assert 'width="400" height="200" viewBox="0 0 96 48"' in svg
+    assert "<!DOCTYPE" not in svg and svg.count("<svg") == 1 and svg.count("</svg>") == 1
+    assert 'xmlns:krita="http://krita.org/namespaces/svg/krita"' in svg
+    drawing = read_svg(svg)
+    assert (drawing.width, drawing.height) == (400, 200)
+    [stroke] = drawing.strokes
+    scale = 300 / 72
+    assert stroke.points[0] == pytest.approx((12 * scale, 6 * scale), abs=1e-3)
+    assert stroke.points[-1] == pytest.approx((72 * scale, 36 * scale), abs=1e-3)
+
+    # Shape.toSvg() fragments (no root, prefixed attributes) work too; 72 ppi: points are pixels.
+    fragment = '<path sodipodi:nodetypes="cc" stroke="#000" fill="none" d="M10 10L20 30"/>'
+    svg = plugin.frames.document_svg(fragment, 64, 32, 72)
+    assert 'viewBox="0 0 64 32"' in svg
+    drawing = read_svg(svg)
+    assert (drawing.width, drawing.height) == (64, 32)
+    assert drawing.strokes[0].points[-1] == pytest.approx((20, 30), abs=1e-3)
+
+    with pytest.raises(ValueError, match="no shapes"):
+        plugin.frames.document_svg(KRITA_LAYER_SVG.replace(KRITA_LAYER_SVG[KRITA_LAYER_SVG.index("<path"):KRITA_LAYER_SVG.index("</svg>")], ""), 64, 32, 72)
+    with pytest.raises(ValueError, match="resolution"):
+        plugin.frames.document_svg(fragment, 64, 32, 0)
+
+
+def test_vector_animate_request_and_the_model_field(plugin):
+    _, pb = plugin.jobs.vendored()
+    f = plugin.frames
+    settings = f.Settings(frames=3, steps=2, prompt=" a fish swims ", seed=5, model=" tiny ")
+    svg = f.document_svg('<path stroke="#000" d="M0 0L9 9"/>', 16, 16, 72)
+    request = f.vector_animate_request(pb, svg, settings)
+    assert request.WhichOneof("sketch_form") == "sketch_svg" and request.sketch_svg == svg
+    assert request.result_form == pb.tasks_pb2.RESULT_FORM_RASTER
+    assert (request.prompt, request.model, request.frames, request.steps, request.seed) == ("a fish swims", "tiny", 3, 2, 5)
+    with pytest.raises(ValueError, match="prompt"):
+        f.vector_animate_request(pb, svg, f.Settings())
+    pixels = {"width": 2, "height": 1, "rgba": bytes(8)}
+    flip = f.animate_request(pb, pixels, settings)
+    assert (flip.model, flip.steps, flip.inversion_steps) == ("tiny", 2, 2)
+    assert f.inbetween_request(pb, (0, pixels), (4, pixels), settings).model == "tiny"
+    assert f.path_request(pb, pixels, [(0, 0), (1, 1)], settings).model == "tiny"
+    # Empty settings leave everything to the server.
+    bare = f.vector_animate_request(pb, svg, f.Settings(prompt="x"))
+    assert bare.model == "" and not bare.HasField("frames") and not bare.HasField("steps") and not bare.HasField("seed")
+    assert not f.animate_request(pb, pixels, f.Settings(prompt="x")).HasField("inversion_steps")
+
+
+def test_result_frames_fit_the_document_or_are_refused(plugin):
+    f = plugin.frames
+    frame = lambda w, h: f.Frame(frame=1, width=w, height=h)  # noqa: E731
+    assert f.fit_frame(frame(256, 256), 256, 256) is False
+    assert f.fit_frame(frame(64, 64), 256, 256) is True
+    assert f.fit_frame(frame(200, 100), 400, 200) is True
+    with pytest.raises(ValueError, match="64 x 32 pixels for a 256 x 256 document"):
+        f.fit_frame(frame(64, 32), 256, 256)
+    frames = [f.Frame(frame=n, width=1, height=1) for n in (1, 2, 3)]
+    assert f.result_times(frames, 10) == [10, 11, 12]
+    assert f.result_times([f.Frame(frame=n, width=1, height=1) for n in (0, 4, 8)], 0) == [0, 4, 8]
+    assert f.result_times([], 5) == []
+
+
 # --- the dependency installer --------------------------------------------------------------
 
 

@@ -29,7 +29,19 @@ from PyQt5.QtWidgets import (
 )
 
 from . import deps
-from .frames import Settings, animate_request, inbetween_request, keys_around, path_request, result_frames, svg_path_points
+from .frames import (
+    Settings,
+    animate_request,
+    document_svg,
+    fit_frame,
+    inbetween_request,
+    keys_around,
+    path_request,
+    result_frames,
+    result_times,
+    svg_path_points,
+    vector_animate_request,
+)
 
 SETTINGS_GROUP = "inkmotion"
 POLL_MS = 100
@@ -48,7 +60,8 @@ def read_settings() -> Settings:
     s.prompt = get("prompt", s.prompt)
     s.server = get("server", s.server)
     s.token = get("token", s.token)
-    for name, cast in (("frames", int), ("seed", int), ("fidelity", float)):
+    s.model = get("model", s.model)
+    for name, cast in (("frames", int), ("steps", int), ("seed", int), ("fidelity", float)):
         try:
             setattr(s, name, cast(get(name, getattr(s, name))))
         except ValueError:
@@ -58,7 +71,7 @@ def read_settings() -> Settings:
 
 def write_settings(s: Settings) -> None:
     app = Krita.instance()
-    for name in ("task", "prompt", "frames", "fidelity", "seed", "server", "token"):
+    for name in ("task", "prompt", "frames", "steps", "fidelity", "seed", "model", "server", "token"):
         app.writeSetting(SETTINGS_GROUP, name, str(getattr(s, name)))
 
 
@@ -83,7 +96,10 @@ def frame_to_bgra(frame, width: int, height: int) -> bytes:
     if image.isNull():
         raise ValueError(f"frame {frame.frame}: the server sent an image Qt cannot read")
     image = image.convertToFormat(QImage.Format_ARGB32)
-    if (image.width(), image.height()) != (width, height):
+    if (image.width(), image.height()) != (frame.width, frame.height):
+        raise ValueError(f"frame {frame.frame}: the image is {image.width()} x {image.height()}, "
+                         f"the server said {frame.width} x {frame.height}")
+    if fit_frame(frame, width, height):  # same shape, another size (else fit_frame refuses)
         image = image.scaled(width, height, Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
     bits = image.constBits()
     bits.setsize(image.byteCount())
@@ -107,6 +123,8 @@ class Controller:
         self._install_thread = None
         self._install_events: list = []
         self._task = ""
+        self._first_time = 0
+        self._request = None
         self._timer = QTimer()
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -180,8 +198,15 @@ class Controller:
         if doc is None:
             raise ValueError("open a document first")
         node = doc.activeNode()
-        if node is None or node.type() != "paintlayer":
-            raise ValueError("select a paint layer: its frames are the input")
+        kind = node.type() if node is not None else ""
+        if kind == "vectorlayer" and self._task == "inbetween":
+            raise ValueError("Inbetween works on a paint layer's keyframes: vector layers have no keyframes in Krita. "
+                             "Use Animate on a vector layer, or draw the keys on an animated paint layer")
+        if kind == "vectorlayer" and self._task == "path":
+            raise ValueError("Follow path moves a paint layer: select the paint layer to move "
+                             "(the path itself goes on a vector layer named 'path')")
+        if kind not in ("paintlayer", "vectorlayer"):
+            raise ValueError("select a paint layer (or a vector layer, for Animate): its frames are the input")
         width, height = doc.width(), doc.height()
         self._source = node
         self._doc = doc
@@ -191,12 +216,20 @@ class Controller:
             return {"width": width, "height": height, "png": bgra_to_png(bgra, width, height)}
 
         now = doc.currentTime()
+        self._first_time = now  # where the first result frame lands (Inbetween: the start key)
         if self._task == "inbetween":
             last = max(doc.fullClipRangeEndTime(), doc.animationLength(), now) + 1
             start, end = keys_around(node.hasKeyframeAtTime, now, first=0, last=last)
             request = inbetween_request(pb, (start, pixels(start)), (end, pixels(end)), settings)
             label = f"{node.name()}: inbetween {start}-{end}"
-        elif self._task == "animate":
+            self._first_time = start
+        elif self._task == "animate" and kind == "vectorlayer":  # Live-Sketch on the shapes
+            if not node.shapes():
+                raise ValueError(f"the vector layer '{node.name()}' has no shapes: draw on it first")
+            svg = document_svg(node.toSvg(), width, height, doc.resolution())
+            request = vector_animate_request(pb, svg, settings)
+            label = f"{node.name()}: {settings.prompt[:40]}"
+        elif self._task == "animate":  # FlipSketch on the pixels
             request = animate_request(pb, pixels(now), settings)
             label = f"{node.name()}: {settings.prompt[:40]}"
         elif self._task == "path":
@@ -209,6 +242,7 @@ class Controller:
         else:
             raise ValueError(f"task: unknown task {self._task!r}")
         self._label = label
+        self._request = request  # kept for a look afterwards (the tests)
         self._runner = JobRunner(settings.server, request, token=settings.token, label=label).start()
         self._set("running", f"Sending to {settings.server}...", 0.0)
         self._timer.start()
@@ -274,6 +308,11 @@ class Controller:
             raise ValueError("the server sent no frames")
         doc, source = self._doc, self._source
         width, height = doc.width(), doc.height()
+        for frame in frames:  # a frame the writer cannot fit stops here, before any layer exists
+            fit_frame(frame, width, height)
+        times = result_times(frames, self._first_time)
+        for frame, time in zip(frames, times):
+            frame.frame = time
         name = f"InkMotion {self._task} {frames[0].frame}-{frames[-1].frame}"
         layer = doc.createNode(name, "paintlayer")
         parent = source.parentNode() or doc.rootNode()
@@ -376,6 +415,14 @@ class InkMotionDocker(DockWidget):
         self.seed.setRange(-1, 2_000_000_000)
         self.seed.setSpecialValueText("random")
         self.seed.setValue(s.seed)
+        self.steps = QSpinBox()
+        self.steps.setRange(0, 10_000)
+        self.steps.setSpecialValueText("auto")
+        self.steps.setValue(s.steps)
+        self.steps.setToolTip("diffusion / optimisation steps: fewer is faster and rougher; auto is the method's default")
+        self.model = QLineEdit(s.model)
+        self.model.setPlaceholderText("(the server's default)")
+        self.model.setToolTip("a model name the server knows (inkmotion models lists them); empty: the task's default")
         self.server = QLineEdit(s.server)
         self.token = QLineEdit(s.token)
         self.token.setEchoMode(QLineEdit.Password)
@@ -385,6 +432,8 @@ class InkMotionDocker(DockWidget):
         form.addRow("Frames", self.frames)
         form.addRow("Fidelity vs motion (λ)", self.fidelity)
         form.addRow("Seed", self.seed)
+        form.addRow("Steps", self.steps)
+        form.addRow("Model", self.model)
         form.addRow("Server", self.server)
         form.addRow("Token", self.token)
         layout.addLayout(form)
@@ -414,9 +463,9 @@ class InkMotionDocker(DockWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
         self.setWidget(root)
-        for widget in (self.prompt, self.server, self.token):
+        for widget in (self.prompt, self.model, self.server, self.token):
             widget.editingFinished.connect(self.save)
-        for widget in (self.frames, self.seed, self.fidelity):
+        for widget in (self.frames, self.steps, self.seed, self.fidelity):
             widget.valueChanged.connect(self.save)
         self.task.currentIndexChanged.connect(self.save)
         controller().listeners.append(self.refresh)
@@ -425,7 +474,8 @@ class InkMotionDocker(DockWidget):
     def save(self, *_):
         write_settings(Settings(
             task=self.task.currentData(), prompt=self.prompt.text(), frames=self.frames.value(),
-            fidelity=self.fidelity.value(), seed=self.seed.value(), server=self.server.text().strip(),
+            fidelity=self.fidelity.value(), seed=self.seed.value(), steps=self.steps.value(),
+            model=self.model.text().strip(), server=self.server.text().strip(),
             token=self.token.text().strip(),
         ))
 

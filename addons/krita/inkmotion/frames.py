@@ -64,6 +64,8 @@ class Settings:
     frames: int = 0  # 0: the method's default (for Inbetween: every frame between the keys)
     fidelity: float = 0.5  # lambda: 1 keeps the drawing, 0 lets it move (FlipSketch's composition weight)
     seed: int = -1  # -1: random
+    steps: int = 0  # 0: the method's default (diffusion / optimisation steps)
+    model: str = ""  # "": the server's default model for the task
     server: str = "127.0.0.1:50051"
     token: str = ""
 
@@ -83,21 +85,97 @@ def inbetween_request(pb, start: tuple[int, dict], end: tuple[int, dict], settin
     request = pb.tasks_pb2.InbetweenRequest(start=keys[0], end=keys[1], result_form=pb.tasks_pb2.RESULT_FORM_RASTER)
     if settings.frames:
         request.frames = settings.frames
+    _model(request, settings)
     return request
+
+
+def _model(request, settings: Settings) -> None:
+    if settings.model.strip():
+        request.model = settings.model.strip()
+
+
+def _prompt(settings: Settings) -> str:
+    if not settings.prompt.strip():
+        raise ValueError("prompt: describe the motion first, e.g. \"the cat stretches\"")
+    return settings.prompt.strip()
 
 
 def animate_request(pb, pixels: dict, settings: Settings):
-    """RasterTextMotionRequest (FlipSketch): the layer's frame and the prompt."""
-    if not settings.prompt.strip():
-        raise ValueError("prompt: describe the motion first, e.g. \"the cat stretches\"")
+    """RasterTextMotionRequest (FlipSketch): a paint layer's frame and the prompt. Steps set both
+    the sampling and the inversion steps (the reference uses 25 of each)."""
     request = pb.tasks_pb2.RasterTextMotionRequest(
-        sketch=_raster(pb, **pixels), prompt=settings.prompt.strip(), composition_weight=settings.fidelity
+        sketch=_raster(pb, **pixels), prompt=_prompt(settings), composition_weight=settings.fidelity
     )
     if settings.frames:
         request.frames = settings.frames
+    if settings.steps:
+        request.steps = settings.steps
+        request.inversion_steps = settings.steps
     if settings.seed >= 0:
         request.seed = settings.seed
+    _model(request, settings)
     return request
+
+
+def vector_animate_request(pb, svg: str, settings: Settings):
+    """TextMotionRequest (Live-Sketch): a vector layer's shapes as SVG in document pixels
+    (`document_svg`) and the prompt; the frames come back as rasters at the SVG's canvas size."""
+    request = pb.tasks_pb2.TextMotionRequest(sketch_svg=svg, prompt=_prompt(settings),
+                                             result_form=pb.tasks_pb2.RESULT_FORM_RASTER)
+    if settings.frames:
+        request.frames = settings.frames
+    if settings.steps:
+        request.steps = settings.steps
+    if settings.seed >= 0:
+        request.seed = settings.seed
+    _model(request, settings)
+    return request
+
+
+_XML_PROLOGUE = re.compile(r"\A(?:\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*", re.DOTALL)
+_SVG_START = re.compile(r"<svg\b([^>]*?)(/?)>", re.DOTALL)
+_ATTRIBUTE = re.compile(r"""([\w:.-]+)\s*=\s*("[^"]*"|'[^']*')""")
+_NAMESPACES = {
+    "xmlns": "http://www.w3.org/2000/svg",
+    "xmlns:xlink": "http://www.w3.org/1999/xlink",
+    "xmlns:krita": "http://krita.org/namespaces/svg/krita",
+    "xmlns:sodipodi": "http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd",
+}
+
+
+def document_svg(shapes_svg: str, width: int, height: int, ppi: float) -> str:
+    """An SVG document of a Krita vector layer's shapes on the document's canvas, in pixels.
+
+    Krita writes shapes in points (1/72 inch): `shapes_svg` is VectorLayer.toSvg() (a whole
+    document, sized in pt) or Shape.toSvg() fragments. The result has width/height `width` x
+    `height` (the document in pixels, unitless, so px) and a viewBox of the same page in points
+    (size * 72 / ppi), so an SVG reader maps the shapes onto the document's pixels."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"document size {width} x {height} is not positive")
+    if not ppi or ppi <= 0:
+        raise ValueError(f"document resolution {ppi} ppi is not positive")
+    text = _XML_PROLOGUE.sub("", shapes_svg or "", count=1)
+    attributes = dict(_NAMESPACES)
+    match = _SVG_START.match(text)
+    if match:  # a whole document: keep its namespaces, replace its size
+        for name, value in _ATTRIBUTE.findall(match.group(1)):
+            if name == "xmlns" or name.startswith("xmlns:"):
+                attributes[name] = value[1:-1]
+        body = "" if match.group(2) else text[match.end():]
+        end = body.rfind("</svg>")
+        body = body[:end] if end >= 0 else body
+    else:
+        body = text
+    if not re.search(r"<(?:path|rect|circle|ellipse|line|polyline|polygon|text|g|use)\b", body):
+        raise ValueError("the vector layer has no shapes: draw on it first")
+    scale = 72.0 / float(ppi)
+    namespaces = " ".join(f'{name}="{value}"' for name, value in attributes.items())
+    return (f'<svg {namespaces} width="{width}" height="{height}" '
+            f'viewBox="0 0 {_number(width * scale)} {_number(height * scale)}">\n{body.strip()}\n</svg>\n')
+
+
+def _number(value: float) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
 def path_request(pb, pixels: dict, path: list[tuple[float, float]], settings: Settings):
@@ -112,6 +190,7 @@ def path_request(pb, pixels: dict, path: list[tuple[float, float]], settings: Se
         request.frames = settings.frames
     if settings.seed >= 0:
         request.seed = settings.seed
+    _model(request, settings)
     return request
 
 
@@ -186,3 +265,25 @@ def result_frames(keyframes: Iterable) -> list[Frame]:
         frames.append(Frame(key.frame, raster.width, raster.height,
                             png=raster.png if kind == "png" else None, rgba=raster.rgba if kind == "rgba" else None))
     return sorted(frames, key=lambda f: f.frame)
+
+
+def fit_frame(frame: Frame, width: int, height: int) -> bool:
+    """Whether a result frame must be scaled to the document's `width` x `height` (False: same
+    size). A frame of another shape (aspect ratios more than 1% apart) raises ValueError: scaling
+    it would distort the drawing."""
+    if frame.width <= 0 or frame.height <= 0:
+        raise ValueError(f"frame {frame.frame}: the server sent a {frame.width} x {frame.height} image")
+    if (frame.width, frame.height) == (width, height):
+        return False
+    if abs(frame.width * height - frame.height * width) > 0.01 * width * frame.height:
+        raise ValueError(f"frame {frame.frame}: the server sent {frame.width} x {frame.height} pixels for a "
+                         f"{width} x {height} document; a different shape would be distorted, so nothing was written")
+    return True
+
+
+def result_times(frames: list[Frame], first_time: int) -> list[int]:
+    """The timeline times of result frames: the first lands on `first_time`, the rest keep their
+    spacing (Inbetween's frames are the keys' own times; Animate's are 1..N from the current time)."""
+    if not frames:
+        return []
+    return [first_time + f.frame - frames[0].frame for f in frames]

@@ -34,6 +34,12 @@ def write_report():
     os.replace(tmp, CONFIG["report"])
 
 
+def ink_pixels_of(bgra):
+    from inkmotion.frames import ink_pixels
+
+    return ink_pixels(bgra)
+
+
 def png_to_bgra(path, width, height):
     image = QImage(path).convertToFormat(QImage.Format_ARGB32).scaled(width, height)
     bits = image.constBits()
@@ -41,7 +47,31 @@ def png_to_bgra(path, width, height):
     return bytes(bits)
 
 
+INK = bytes(0 if value < 128 else 1 for value in range(256))  # alpha -> drawn or not
+
+
+def ink_box(bgra, width, height):
+    """[left, top, right, bottom] of the pixels with alpha >= 128, or None."""
+    alpha = bytes(bgra[3::4]).translate(INK)
+    rows = [y for y in range(height) if b"\x01" in alpha[y * width:(y + 1) * width]]
+    if not rows:
+        return None
+    left, right = width, -1
+    for y in rows:
+        row = alpha[y * width:(y + 1) * width]
+        left, right = min(left, row.find(b"\x01")), max(right, row.rfind(b"\x01"))
+    return [left, rows[0], right, rows[-1]]
+
+
+def keys_of(node, last=40):
+    return [t for t in range(0, last) if node.hasKeyframeAtTime(t)]
+
+
 class Scenario:
+    """The common part (main window, the dependency installer, a look at the frame writer), then
+    each scenario of CONFIG["scenarios"] in its own document; a failed scenario is reported and the
+    next one still runs."""
+
     def __init__(self):
         self.app = Krita.instance()
         self.steps = self.plan()
@@ -72,65 +102,202 @@ class Scenario:
         import grpc
 
         REPORT["grpc_file"] = grpc.__file__
+        self.app.writeSetting("inkmotion", "server", CONFIG["server"])
+        REPORT["frame_writer"] = self.frame_writer()
 
-        # 2. A document with a sketch layer holding two keys.
-        width, height = CONFIG["size"]
-        doc = self.app.createDocument(width, height, "inbetween-test", "RGBA", "U8", "", 72.0)
+        REPORT["scenarios"] = {}
+        for config in CONFIG["scenarios"]:
+            report = REPORT["scenarios"][config["name"]] = {"ok": False}
+            log(f"scenario {config['name']}")
+            try:
+                yield from getattr(self, "scenario_" + config["kind"])(config, report)
+                report["ok"] = True
+            except Exception:
+                report["error"] = traceback.format_exc()
+                log(f"scenario {config['name']} failed")
+            for doc in self.app.documents():  # what a failed scenario left open
+                doc.setModified(False)
+                doc.close()
+            yield
+        REPORT["ok"] = True
+        log("scenarios finished")
+
+    # -- pieces -------------------------------------------------------------------------------
+
+    def frame_writer(self):
+        """The writer fits a frame of another size to the document and refuses another shape."""
+        from inkmotion.docker import bgra_to_png, frame_to_bgra
+        from inkmotion.frames import Frame
+
+        small = bgra_to_png(bytes([0, 0, 0, 255]) * 4, 2, 2)
+        seen = {"scaled_bytes": len(frame_to_bgra(Frame(1, 2, 2, png=small), 8, 8))}
+        try:
+            frame_to_bgra(Frame(1, 2, 2, png=small), 8, 4)
+            seen["other_shape"] = "accepted"
+        except ValueError as exc:
+            seen["other_shape"] = str(exc)
+        return seen
+
+    def new_document(self, config, name):
+        width, height = config["size"]
+        doc = self.app.createDocument(width, height, name, "RGBA", "U8", "", float(config.get("ppi", 72)))
         self.app.activeWindow().addView(doc)
         yield
+        return doc
+
+    def settings(self, config):
+        for key, value in config.get("settings", {}).items():
+            self.app.writeSetting("inkmotion", key, str(value))
+
+    def run_task(self, task, report, seconds=150):
+        from inkmotion.docker import controller
+
+        started = time.monotonic()
+        controller().run(task)
+        yield from self.wait_for(lambda: controller().state in ("done", "error", "cancelled", "idle"), f"the {task} job", seconds)
+        report["job_state"] = [controller().state, controller().message]
+        report["job_seconds"] = round(time.monotonic() - started, 1)
+        request = controller()._request
+        if request is not None:
+            report["request"] = {"type": type(request).__name__, "model": request.model}
+            for name in ("frames", "steps", "inversion_steps", "seed"):
+                if name in request.DESCRIPTOR.fields_by_name and request.HasField(name):
+                    report["request"][name] = getattr(request, name)
+            if type(request).__name__ == "TextMotionRequest":
+                report["request"]["sketch_form"] = request.WhichOneof("sketch_form")
+                report["request"]["result_form"] = request.result_form
+                report["request"]["svg_head"] = request.sketch_svg[:400]
+        if controller().state != "done":
+            raise RuntimeError(f"{task} did not finish: {controller().message}")
+        return controller().result_layer
+
+    def save_and_reopen(self, doc, config):
+        doc.setBatchmode(True)
+        saved = doc.saveAs(config["kra"])
+        doc.waitForDone()
+        yield
+        doc.close()
+        yield
+        reopened = self.app.openDocument(config["kra"])
+        yield
+        return saved, reopened
+
+    def look_at_result(self, doc, layer_name, report):
+        width, height = doc.width(), doc.height()
+        layer = doc.nodeByName(layer_name)
+        report["reopened_layer"] = layer is not None
+        if layer is None:
+            return
+        from inkmotion.frames import ink_pixels
+
+        report["result_type"] = layer.type()
+        report["result_animated"] = layer.animated()
+        report["result_keys"] = keys_of(layer)
+        report["result_ink"] = {}
+        report["result_box"] = {}
+        for t in report["result_keys"]:
+            bgra = bytes(layer.pixelDataAtTime(0, 0, width, height, t))
+            report["result_ink"][t] = ink_pixels(bgra)
+            report["result_box"][t] = ink_box(bgra, width, height)
+
+    # -- scenarios ----------------------------------------------------------------------------
+
+    def scenario_inbetween(self, config, report):
+        """A sketch layer with two keys; Inbetween at a time between them."""
+        width, height = config["size"]
+        doc = yield from self.new_document(config, "inbetween-test")
         sketch = doc.createNode("Sketch", "paintlayer")
         doc.rootNode().addChildNode(sketch, None)
         doc.setActiveNode(sketch)
         yield
-        for frame, path in CONFIG["keys"]:
+        for frame, path in config["keys"]:
             doc.setCurrentTime(frame)
             yield
             self.app.action("add_blank_frame").trigger()
             yield
             sketch.setPixelData(png_to_bgra(path, width, height), 0, 0, width, height)
             yield
-        REPORT["source_keys"] = [t for t in range(0, 30) if sketch.hasKeyframeAtTime(t)]
-        log(f"source keys {REPORT['source_keys']}")
-
-        # 3. Inbetween at a time between the keys, against the real server.
-        self.app.writeSetting("inkmotion", "server", CONFIG["server"])
-        doc.setCurrentTime(CONFIG["current_time"])
+        report["source_keys"] = keys_of(sketch)
+        log(f"source keys {report['source_keys']}")
+        self.settings(config)
+        doc.setCurrentTime(config["current_time"])
         doc.setActiveNode(sketch)
         yield
-        controller().run("inbetween")
-        yield from self.wait_for(lambda: controller().state in ("done", "error", "cancelled"), "the inbetween job", 120)
-        REPORT["job_state"] = [controller().state, controller().message]
-        if controller().state != "done":
-            raise RuntimeError("inbetween did not finish: " + controller().message)
-        layer_name = controller().result_layer
-        REPORT["result_layer"] = layer_name
-        REPORT["source_keys_after"] = [t for t in range(0, 30) if sketch.hasKeyframeAtTime(t)]
-        REPORT["top_level"] = [n.name() for n in doc.topLevelNodes()]
-
-        # 4. Save, close, reopen, look.
-        doc.setBatchmode(True)
-        REPORT["saved"] = doc.saveAs(CONFIG["kra"])
-        doc.waitForDone()
-        yield
-        doc.close()
-        yield
-        reopened = self.app.openDocument(CONFIG["kra"])
-        yield
-        from inkmotion.frames import ink_pixels
-
-        layer = reopened.nodeByName(layer_name)
-        REPORT["reopened_layer"] = layer is not None
-        if layer is not None:
-            REPORT["result_animated"] = layer.animated()
-            REPORT["result_keys"] = [t for t in range(0, 30) if layer.hasKeyframeAtTime(t)]
-            REPORT["result_ink"] = {
-                t: ink_pixels(bytes(layer.pixelDataAtTime(0, 0, width, height, t))) for t in REPORT["result_keys"]
-            }
-        source = reopened.nodeByName("Sketch")
-        REPORT["reopened_source_keys"] = [t for t in range(0, 30) if source.hasKeyframeAtTime(t)]
+        layer_name = report["result_layer"] = yield from self.run_task("inbetween", report)
+        report["source_keys_after"] = keys_of(sketch)
+        report["top_level"] = [n.name() for n in doc.topLevelNodes()]
+        report["saved"], reopened = yield from self.save_and_reopen(doc, config)
+        self.look_at_result(reopened, layer_name, report)
+        report["reopened_source_keys"] = keys_of(reopened.nodeByName("Sketch"))
         reopened.close()
-        REPORT["ok"] = True
-        log("scenario finished")
+
+    def scenario_animate_paint(self, config, report):
+        """FlipSketch: Animate on a paint layer holding a sketch (no keyframes)."""
+        width, height = config["size"]
+        doc = yield from self.new_document(config, "animate-paint-test")
+        sketch = doc.createNode("Sketch", "paintlayer")
+        doc.rootNode().addChildNode(sketch, None)
+        doc.setActiveNode(sketch)
+        yield
+        sketch.setPixelData(png_to_bgra(config["sketch"], width, height), 0, 0, width, height)
+        yield
+        before = bytes(sketch.pixelData(0, 0, width, height))
+        report["source_ink"] = ink_pixels_of(before)
+        self.settings(config)
+        doc.setCurrentTime(config["current_time"])
+        doc.setActiveNode(sketch)
+        yield
+        layer_name = report["result_layer"] = yield from self.run_task("animate", report)
+        report["source_untouched"] = bytes(sketch.pixelData(0, 0, width, height)) == before
+        report["source_animated_after"] = sketch.animated()
+        report["top_level"] = [n.name() for n in doc.topLevelNodes()]
+        report["saved"], reopened = yield from self.save_and_reopen(doc, config)
+        self.look_at_result(reopened, layer_name, report)
+        source = reopened.nodeByName("Sketch")
+        report["reopened_source_untouched"] = bytes(source.pixelData(0, 0, width, height)) == before
+        reopened.close()
+
+    def scenario_animate_vector(self, config, report):
+        """Live-Sketch: Animate on a vector layer filled from an SVG file."""
+        from inkmotion.docker import controller
+
+        width, height = config["size"]
+        doc = yield from self.new_document(config, "animate-vector-test")
+        report["resolution"] = doc.resolution()
+        shapes = doc.createVectorLayer("Shapes")
+        doc.rootNode().addChildNode(shapes, None)
+        doc.setActiveNode(shapes)
+        yield
+        with open(config["svg"], encoding="utf-8") as f:
+            added = shapes.addShapesFromSvg(f.read())
+        report["shapes_added"] = len(added)
+        doc.refreshProjection()
+        deadline = time.monotonic() + 5  # the shapes are rendered in the background (pixelData stays empty)
+        while True:
+            yield
+            doc.waitForDone()
+            rendered = bytes(shapes.projectionPixelData(0, 0, width, height))
+            if ink_pixels_of(rendered) or time.monotonic() > deadline:
+                break
+        before_svg = shapes.toSvg()
+        report["source_ink"] = ink_pixels_of(rendered)
+        report["source_box"] = ink_box(rendered, width, height)
+        self.settings(config)
+        doc.setCurrentTime(config["current_time"])
+        doc.setActiveNode(shapes)
+        yield
+        # Inbetween has no keys to work on here: it says so, and nothing else happens.
+        controller().run("inbetween")
+        report["inbetween_on_vector"] = [controller().state, controller().message]
+        yield
+        layer_name = report["result_layer"] = yield from self.run_task("animate", report)
+        report["source_untouched"] = shapes.toSvg() == before_svg and len(shapes.shapes()) == len(added)
+        report["top_level"] = [n.name() for n in doc.topLevelNodes()]
+        report["saved"], reopened = yield from self.save_and_reopen(doc, config)
+        self.look_at_result(reopened, layer_name, report)
+        source = reopened.nodeByName("Shapes")
+        report["reopened_source"] = [source.type(), len(source.shapes())] if source is not None else None
+        reopened.close()
 
     def wait_for(self, condition, what, seconds):
         deadline = time.monotonic() + seconds
