@@ -193,3 +193,25 @@ def test_clip_keeps_the_seed_closest_to_the_sketch(pipeline, tmp_path):
     frames[2] = torch.from_numpy(sketch)  # seed 2 reproduces the sketch in every frame
     assert chooser.choose(frames, sketch) == 2
     assert pipeline.choose(frames, sketch) == 0, "without CLIP the first seed is kept"
+
+
+def test_lambda_strengthens_the_reference_key_in_temporal_attention():
+    # The mechanism behind fidelity-vs-motion (public implementation's schedule): for query frame i
+    # the reference key's logit is scaled by 1 + lambda * 0.02 * i. With queries that agree with the
+    # reference key, a higher lambda puts more of every later frame's attention on it; frame 0 keeps
+    # its own. (With random tiny weights the logits are ~0, so whole-pipeline fidelity cannot show it.)
+    g = torch.Generator().manual_seed(0)
+    rows, heads, frames, dim = 6, 2, 5, 8
+    ref_key = torch.randn(rows, heads, 1, dim, generator=g)
+    query = ref_key.expand(-1, -1, frames, -1) * 3 + 0.1 * torch.randn(rows, heads, frames, dim, generator=g)
+    key = torch.randn(rows, heads, frames, dim, generator=g)
+    value = torch.zeros(rows, heads, frames, frames)
+    value[..., torch.arange(frames), torch.arange(frames)] = 1  # output = the attention weights themselves
+    weights = {}
+    for lam in (0.0, 1.0):
+        state = flipsketch.Composition(frames=frames, batch=1, lambda_fidelity=lam)
+        state.saved["layer"] = (None, torch.cat([ref_key, ref_key.expand(-1, -1, 2, -1)], 2))
+        weights[lam] = flipsketch.ComposedSelfAttention("layer", True, state)._temporal(query, key, value)[..., 0]
+    torch.testing.assert_close(weights[1.0][..., 0], weights[0.0][..., 0])  # frame 0: unscaled
+    assert (weights[1.0][..., 1:] > weights[0.0][..., 1:]).all()
+    assert (weights[1.0][..., -1] - weights[0.0][..., -1]).mean() > (weights[1.0][..., 1] - weights[0.0][..., 1]).mean()
