@@ -20,14 +20,18 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
+# As `inkmotion serve` does: numpy's OpenBLAS threads spin after each call and would take the cores
+# the server needs; the in-process baseline runs the pipeline the same way the server does.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from harness import ServerProcess  # noqa: E402
 from inkmotion import tasks  # noqa: E402
-from inkmotion.client import Client  # noqa: E402
+from inkmotion.client import Client, event_kind  # noqa: E402
 from inkmotion.codec import Drawing, Stroke  # noqa: E402
 from inkmotion.codec.proto import animation_from_parts, drawing_to_proto  # noqa: E402
 from inkmotion.limits import Limits  # noqa: E402
@@ -77,15 +81,29 @@ def in_process(req) -> float:
     return time.perf_counter() - t0
 
 
-def round_trip(client: Client, req, decode_times: list[float] | None = None) -> float:
+def round_trip(client: Client, req, decode_times: list[float] | None = None,
+               phases: dict[str, list[float]] | None = None) -> float:
     """Submit, watch to the end and fetch every keyframe message: what the server adds to a job.
-    Decoding the keyframes into numpy records is the host's own work, timed apart."""
+    Decoding the keyframes into numpy records is the host's own work, timed apart. `phases` gets
+    where the time went: submit, queued -> started, started -> finished, result stream."""
     t0 = time.perf_counter()
     job = client.submit(req)
-    final = client.wait(job.id)
-    assert final.state == jobs_pb2.JOB_STATE_SUCCEEDED, final
+    t_submitted = time.perf_counter()
+    t_started = t_submitted
+    final = None
+    for event in client.watch(job.id):
+        kind = event_kind(event)
+        if kind == "started":
+            t_started = time.perf_counter()
+        final = event.job
+    assert final is not None and final.state == jobs_pb2.JOB_STATE_SUCCEEDED, final
+    t_finished = time.perf_counter()
     result = client.result(job.id)
     elapsed = time.perf_counter() - t0
+    if phases is not None:
+        for name, value in (("submit", t_submitted - t0), ("queued -> started", t_started - t_submitted),
+                            ("started -> finished", t_finished - t_started), ("result stream", t0 + elapsed - t_finished)):
+            phases.setdefault(name, []).append(value)
     t1 = time.perf_counter()
     animation = animation_from_parts(result.info, result.keyframes)
     if decode_times is not None:
@@ -120,15 +138,17 @@ def main() -> None:
     try:
         with Client(address) as client:
             round_trip(client, req)  # warm-up: connection, first job
-            local, served, decode = [], [], []
+            local, served, decode, phases = [], [], [], {}
             for _ in range(args.runs):  # interleaved, so both see the same machine
                 local.append(in_process(req))
-                served.append(round_trip(client, req, decode))
+                served.append(round_trip(client, req, decode, phases))
         print(f"in-process (check + pipeline):  {ms(local)}")
         print(f"through the server (loopback):  {ms(served)}   (submit + watch + all keyframes received)")
         overhead = statistics.median(served) - statistics.median(local)
         print(f"server adds (median):           {overhead * 1e3:7.1f} ms per job   (aim: < 20 ms)")
         print(f"host decodes keyframes:         {ms(decode)}   (protobuf -> numpy records, client side)")
+        for name, values in phases.items():
+            print(f"  {name:28}  {ms(values)}")
 
         latencies: list[float] = []
         lock = threading.Lock()

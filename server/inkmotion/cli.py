@@ -132,6 +132,10 @@ def build_request(args):
 # -- commands ---------------------------------------------------------------------------------
 
 def cmd_serve(args) -> int:
+    # numpy's OpenBLAS threads spin-wait after each call: on a server that runs small-matrix numpy
+    # work beside its gRPC threads they take the cores the event loop needs (measured: 2-3x slower
+    # jobs and submits on 2 cores). Torch's own thread pool is not affected. Must precede numpy.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import asyncio
 
     from inkmotion.server import ServerConfig, serve
