@@ -15,6 +15,14 @@ PLUGINS = Path(__file__).parent / "plugins"
 _SERVING = re.compile(r"serving on (\S+):(\d+)")
 
 
+def models_config(path: Path, source: Path, tasks: dict[str, str]) -> Path:
+    """A models.toml registering the model folder `source` once per name, each for its task
+    (e.g. {"tiny": "text", "tiny-flip": "raster"}): what a server finds through INKMOTION_MODELS."""
+    tables = [f'[models.{name}]\nsource = "{source}"\ntasks = ["{task}"]\n' for name, task in tasks.items()]
+    Path(path).write_text("\n".join(tables), encoding="utf-8")
+    return Path(path)
+
+
 class ServerProcess:
     def __init__(self, data_dir: Path, *args: str, env: dict | None = None):
         self.data_dir = Path(data_dir)

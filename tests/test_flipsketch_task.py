@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from harness import ServerProcess
+from harness import ServerProcess, models_config
 from inkmotion.client import Client, InkMotionError, event_kind
 from inkmotion.codec.preview import read_raster
 from inkmotion.codec.proto import drawing_from_proto, drawing_to_proto, raster_from_proto, raster_to_proto
@@ -23,8 +23,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(tiny_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("flip-server")
-    config = folder / "models.toml"
-    config.write_text(f'[models.tiny-flip]\nsource = "{tiny_dir}"\ntasks = ["raster"]\n')
+    config = models_config(folder / "models.toml", tiny_dir, {"tiny-flip": "raster"})
     env = {"INKMOTION_MODELS": str(config), "HF_HUB_CACHE": str(folder / "hub")}
     with ServerProcess(folder / "data", env=env) as proc:
         yield proc
