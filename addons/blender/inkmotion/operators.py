@@ -258,9 +258,13 @@ def write_result(prepared: Prepared, result, title: str):
     return layer, [n for n, _ in frames]
 
 
-def _keyframe(frame_number: int, strokes: packing.Strokes, canvas: packing.Canvas, layer: str):
-    return drawing_pb2.Keyframe(frame=frame_number,
-                                drawing=packing.to_proto(drawing_pb2, strokes, canvas.size, canvas.size, layer))
+def _drawing(obj, strokes: packing.Strokes, canvas: packing.Canvas, layer: str):
+    """The layer's strokes (object space) as an `inkmotion.v1.Drawing` on the square canvas."""
+    return packing.to_proto(drawing_pb2, gp_io.to_canvas(obj, strokes, canvas), canvas.size, canvas.size, layer)
+
+
+def _keyframe(frame_number: int, obj, strokes: packing.Strokes, canvas: packing.Canvas, layer: str):
+    return drawing_pb2.Keyframe(frame=frame_number, drawing=_drawing(obj, strokes, canvas, layer))
 
 
 # -- the four actions ---------------------------------------------------------------------------
@@ -293,7 +297,7 @@ class INKMOTION_OT_animate(TaskOperator, bpy.types.Operator):
             raise ValueError("Animate: the prompt is empty; say what the drawing does")
         obj, layer, strokes = self.sketch_at_current_frame(context)
         canvas = self.canvas_for(strokes)
-        sketch = packing.to_proto(drawing_pb2, gp_io.to_canvas(obj, strokes, canvas), canvas.size, canvas.size, layer.name)
+        sketch = _drawing(obj, strokes, canvas, layer.name)
         if self.method == "RASTER":
             # FlipSketch: the server paints the drawing, animates it as raster frames and traces them
             # back into strokes (new strokes every frame, in the first material).
@@ -326,8 +330,8 @@ class INKMOTION_OT_inbetween(TaskOperator, bpy.types.Operator):
         canvas = self.canvas_for(start, end)
         frames = self.frames or (end_key.frame_number - start_key.frame_number + 1)
         request = tasks_pb2.InbetweenRequest(
-            start=_keyframe(start_key.frame_number, gp_io.to_canvas(obj, start, canvas), canvas, layer.name),
-            end=_keyframe(end_key.frame_number, gp_io.to_canvas(obj, end, canvas), canvas, layer.name),
+            start=_keyframe(start_key.frame_number, obj, start, canvas, layer.name),
+            end=_keyframe(end_key.frame_number, obj, end, canvas, layer.name),
             model=self.model, frames=frames,
             easing=tasks_pb2.Easing.Value("EASING_" + self.easing),
             motion_path=tasks_pb2.MotionPath.Value("MOTION_PATH_" + self.motion_path),
@@ -358,7 +362,7 @@ class INKMOTION_OT_follow_path(TaskOperator, bpy.types.Operator):
         canvas = self.canvas_for(strokes)
         path = strokes.subset(~keep)
         request = tasks_pb2.PathMotionRequest(
-            drawing=packing.to_proto(drawing_pb2, gp_io.to_canvas(obj, subject, canvas), canvas.size, canvas.size, layer.name),
+            drawing=_drawing(obj, subject, canvas, layer.name),
             path=canvas.to_pixels(path.positions).astype("<f4").tobytes(), model=self.model)
         _optional(request, "frames", self.frames)
         _optional(request, "seed", self.seed)
@@ -382,7 +386,7 @@ class INKMOTION_OT_animate_video(TaskOperator, bpy.types.Operator):
         rasters = reference_frames(bpy.path.abspath(self.video))
         canvas = self.canvas_for(strokes)
         request = tasks_pb2.VideoMotionRequest(
-            sketch=packing.to_proto(drawing_pb2, gp_io.to_canvas(obj, strokes, canvas), canvas.size, canvas.size, layer.name),
+            sketch=_drawing(obj, strokes, canvas, layer.name),
             reference_frames=rasters, prompt=self.prompt, model=self.model)
         _optional(request, "frames", self.frames)
         _optional(request, "steps", self.steps)

@@ -83,15 +83,22 @@ def inbetween_request(pb, start: tuple[int, dict], end: tuple[int, dict], settin
     for frame, pixels in (start, end):
         keys.append(pb.drawing_pb2.Keyframe(frame=frame, raster=_raster(pb, **pixels)))
     request = pb.tasks_pb2.InbetweenRequest(start=keys[0], end=keys[1], result_form=pb.tasks_pb2.RESULT_FORM_RASTER)
+    return _options(request, settings)
+
+
+def _options(request, settings: Settings, steps: tuple[str, ...] = ()):
+    """The docker's settings every task shares, onto `request`: frames, the step fields in `steps`,
+    the seed (where the request has one) and the model; unset ones keep the method's defaults."""
     if settings.frames:
         request.frames = settings.frames
-    _model(request, settings)
-    return request
-
-
-def _model(request, settings: Settings) -> None:
+    if settings.steps:
+        for name in steps:
+            setattr(request, name, settings.steps)
+    if settings.seed >= 0 and "seed" in request.DESCRIPTOR.fields_by_name:
+        request.seed = settings.seed
     if settings.model.strip():
         request.model = settings.model.strip()
+    return request
 
 
 def _prompt(settings: Settings) -> str:
@@ -106,15 +113,7 @@ def animate_request(pb, pixels: dict, settings: Settings):
     request = pb.tasks_pb2.RasterTextMotionRequest(
         sketch=_raster(pb, **pixels), prompt=_prompt(settings), composition_weight=settings.fidelity
     )
-    if settings.frames:
-        request.frames = settings.frames
-    if settings.steps:
-        request.steps = settings.steps
-        request.inversion_steps = settings.steps
-    if settings.seed >= 0:
-        request.seed = settings.seed
-    _model(request, settings)
-    return request
+    return _options(request, settings, steps=("steps", "inversion_steps"))
 
 
 def vector_animate_request(pb, svg: str, settings: Settings):
@@ -122,14 +121,7 @@ def vector_animate_request(pb, svg: str, settings: Settings):
     (`document_svg`) and the prompt; the frames come back as rasters at the SVG's canvas size."""
     request = pb.tasks_pb2.TextMotionRequest(sketch_svg=svg, prompt=_prompt(settings),
                                              result_form=pb.tasks_pb2.RESULT_FORM_RASTER)
-    if settings.frames:
-        request.frames = settings.frames
-    if settings.steps:
-        request.steps = settings.steps
-    if settings.seed >= 0:
-        request.seed = settings.seed
-    _model(request, settings)
-    return request
+    return _options(request, settings, steps=("steps",))
 
 
 _XML_PROLOGUE = re.compile(r"\A(?:\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*", re.DOTALL)
@@ -186,12 +178,7 @@ def path_request(pb, pixels: dict, path: list[tuple[float, float]], settings: Se
         raise ValueError("path: draw the path on a vector layer named 'path' (at least two points)")
     packed = struct.pack(f"<{2 * len(path)}f", *(c for point in path for c in point))
     request = pb.tasks_pb2.PathMotionRequest(raster=_raster(pb, **pixels), path=packed)
-    if settings.frames:
-        request.frames = settings.frames
-    if settings.seed >= 0:
-        request.seed = settings.seed
-    _model(request, settings)
-    return request
+    return _options(request, settings)
 
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
