@@ -166,36 +166,48 @@ def run_inbetween(request: tasks_pb2.InbetweenRequest, device: str, on_progress:
 MAX_SVG_BYTES = 16 * 1024 * 1024
 
 
-def _text_sketch(request: tasks_pb2.TextMotionRequest, limits: Limits, prefix: str) -> Drawing | None:
-    """Check the sketch in whichever form it came; strokes for the SVG and drawing forms (rasters
-    are traced when the job runs)."""
+def _text_sketch(request: tasks_pb2.TextMotionRequest, prefix: str) -> Drawing:
+    """The sketch as strokes, whichever form it came in: strokes as they are, SVG read, a raster
+    of line art traced. Errors name the field."""
+    form = request.WhichOneof("sketch_form")
+    field_name = f"{prefix}.{form}"
+    if form == "sketch":
+        return drawing_from_proto(request.sketch, field_name)
+    if form == "sketch_svg":
+        from inkmotion.codec.svg import read_svg
+
+        try:
+            return read_svg(request.sketch_svg.encode("utf-8"))
+        except InvalidInput as exc:
+            raise InvalidInput(field_name, exc.problem) from None
+    from inkmotion.codec.lineart import trace_lineart
+    from inkmotion.codec.proto import raster_from_proto
+
+    return trace_lineart(raster_from_proto(request.sketch_raster, field_name))
+
+
+def _check_text_sketch(request: tasks_pb2.TextMotionRequest, limits: Limits, prefix: str) -> None:
+    """Sizes and structure of the sketch, before it is queued (rasters are traced when it runs)."""
     form = request.WhichOneof("sketch_form")
     if form is None:
         raise InvalidInput(f"{prefix}.sketch", "is not set: give the sketch to animate (strokes, SVG or a raster)")
     field_name = f"{prefix}.{form}"
     if form == "sketch":
         check_drawing(field_name, request.sketch, limits)
-        return drawing_from_proto(request.sketch, field_name)
-    if form == "sketch_svg":
+        _text_sketch(request, prefix)
+    elif form == "sketch_svg":
         size = len(request.sketch_svg.encode("utf-8"))
         if size > MAX_SVG_BYTES:
             raise over(field_name, f"{size} bytes", f"{MAX_SVG_BYTES} bytes")
-        from inkmotion.codec.svg import read_svg
-
-        try:
-            drawing = read_svg(request.sketch_svg.encode("utf-8"))
-        except InvalidInput as exc:
-            raise InvalidInput(field_name, exc.problem) from None
         from inkmotion.codec.proto import drawing_to_proto
 
-        check_drawing(field_name, drawing_to_proto(drawing), limits)
-        return drawing
-    check_raster(field_name, request.sketch_raster, limits)
-    return None
+        check_drawing(field_name, drawing_to_proto(_text_sketch(request, prefix)), limits)
+    else:
+        check_raster(field_name, request.sketch_raster, limits)
 
 
 def check_text_motion(request: tasks_pb2.TextMotionRequest, limits: Limits, prefix: str) -> None:
-    _text_sketch(request, limits, prefix)
+    _check_text_sketch(request, limits, prefix)
     check_prompt(f"{prefix}.prompt", request.prompt, limits)
     check_optional(request, "frames", 2, limits.max_frames, prefix)
     check_optional(request, "steps", 1, limits.max_steps, prefix)
@@ -215,12 +227,7 @@ def text_motion_runner(model: str) -> Runner:
         from inkmotion import models
         from inkmotion.pipelines.live_sketch import LiveSketchPipeline, config_from_request
 
-        sketch = _text_sketch(request, Limits(), "text_motion")
-        if sketch is None:  # a raster of line art
-            from inkmotion.codec.lineart import trace_lineart
-            from inkmotion.codec.proto import raster_from_proto
-
-            sketch = trace_lineart(raster_from_proto(request.sketch_raster, "text_motion.sketch_raster"))
+        sketch = _text_sketch(request, "text_motion")
         t2v = models.CACHE.get(models.resolve(model), device, offload=models.offload_requested())
         pipeline = LiveSketchPipeline.from_model(t2v)
         frames = pipeline(sketch, request.prompt, config_from_request(request), on_progress)

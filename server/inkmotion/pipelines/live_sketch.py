@@ -428,15 +428,17 @@ class LiveSketchPipeline:
                 schedule.step()
             preview = None
             if config.preview_every and step % config.preview_every == 0:
-                preview = Keyframe(0, self.frames_out(field, state, sketch, config)[config.frames // 2])
+                preview = Keyframe(0, self.frames_out(field, state, sketch, config, [config.frames // 2])[0])
             on_progress(Progress(step, config.steps, "score distillation", preview))
 
         # 5. Move the artist's own strokes by the learned motion.
         return self.frames_out(field, state, sketch, config)
 
     @torch.no_grad()
-    def frames_out(self, field: DisplacementField, state: _Sketch, sketch: Drawing, config: LiveSketchConfig) -> list[Drawing]:
-        """Every input point moved by its frame's transform plus its curve's local offset."""
+    def frames_out(self, field: DisplacementField, state: _Sketch, sketch: Drawing, config: LiveSketchConfig,
+                   frames: list[int] | None = None) -> list[Drawing]:
+        """Every input point moved by its frame's transform plus its curve's local offset, for the
+        given frame indices (all by default; a preview needs one)."""
         rest = state.control[state.mask] - state.centre
         offsets, matrices = field(rest)
         if not config.global_motion:
@@ -450,19 +452,20 @@ class LiveSketchPipeline:
         # parameter (Bezier curves are linear in their control points).
         padded = torch.zeros(config.frames, *state.control.shape, device=self.device)
         padded[:, state.mask] = s * offsets
+        centred = [torch.from_numpy(np.array(stroke.points, dtype=np.float32)).to(self.device) * state.scale - state.centre
+                   for stroke in sketch.strokes]
         out = []
-        for f in range(config.frames):
+        for f in range(config.frames) if frames is None else frames:
             shift = curves.point_offsets(state.params, padded[f] / state.scale)
             frame = []
-            for stroke, delta in zip(sketch.strokes, shift):
-                centred = torch.from_numpy(np.array(stroke.points, dtype=np.float32)).to(self.device) * state.scale - state.centre
-                moved = (apply_affine(matrices[f : f + 1], centred)[0] + state.centre) / state.scale
+            for stroke, points, delta in zip(sketch.strokes, centred, shift):
+                moved = (apply_affine(matrices[f : f + 1], points)[0] + state.centre) / state.scale
                 frame.append(stroke.copy(points=(moved.cpu().numpy() + delta).astype(np.float32), bezier=None))
             out.append(sketch.copy(strokes=frame))
         return out
 
 
-def config_from_request(request, frames_default: int = 24) -> LiveSketchConfig:
+def config_from_request(request) -> LiveSketchConfig:
     """The request's optional parameters over the reference defaults."""
     values = {}
     for name in ("frames", "steps", "seed", "guidance_local", "guidance_global", "local_motion",
