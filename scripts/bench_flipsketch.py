@@ -11,7 +11,8 @@ dual attention composition while t >= tau2, decoding and Otsu binarisation. Inpu
 
 CPU: the tiny random model of scripts/make_tiny_models.py at 256x256 (the real latent size, far
 fewer channels): the pipeline's own cost, not the real model's. CUDA: the registry's `flipsketch`
-(ModelScope 1.7B + the sketch LoRA, bf16) or --model; peak torch.cuda.max_memory_allocated.
+(ModelScope 1.7B + the sketch LoRA, bf16) or --model. "peak MB" is the peak above what was resident
+before the clip ("model MB": the loaded model); torch.cuda.max_memory_allocated on CUDA.
 Aim: under 8 GB for 10 frames x 1 seed at 256x256 in fp16. Each case runs in a fresh process.
 """
 
@@ -21,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sys
 import tempfile
 import time
@@ -31,14 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from benchlib import rss_mb, spawn  # noqa: E402
+from benchlib import PeakMemory, spawn  # noqa: E402
 SKETCH = ROOT.parent / "shared" / "testdata" / "raster_sketches" / "sketch1.png"
 
 
-
 def run_case(model: str, device: str, frames: int, seeds: int, steps: int, align: int) -> dict:
-    import torch
-
     from inkmotion import models
     from inkmotion.codec.preview import read_raster
     from inkmotion.pipelines.flipsketch import FlipSketchConfig, FlipSketchPipeline
@@ -49,23 +46,12 @@ def run_case(model: str, device: str, frames: int, seeds: int, steps: int, align
     config = FlipSketchConfig(frames=frames, clip_frames=frames, seeds=seeds, steps=steps, inversion_steps=steps,
                               align_iterations=align)
     sketch = read_raster(SKETCH)
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        base = rss_mb()
-    start = time.perf_counter()
-    pipeline(sketch, "a cat is walking", config)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+    with PeakMemory(device) as memory:
+        start = time.perf_counter()
+        pipeline(sketch, "a cat is walking", config)
     seconds = time.perf_counter() - start
-    if device.startswith("cuda"):
-        peak, resident = torch.cuda.max_memory_allocated() / 2**20, base / 2**20
-    else:
-        peak, resident = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, base
     return dict(device=device, frames=frames, seeds=seeds, steps=steps, align=align, seconds=seconds,
-                peak_mb=peak, model_mb=resident, dtype=str(t2v.dtype).removeprefix("torch."))
-
+                peak_mb=memory.peak_mb, model_mb=memory.base_mb, dtype=str(t2v.dtype).removeprefix("torch."))
 
 
 def main(argv: list[str] | None = None) -> int:

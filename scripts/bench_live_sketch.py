@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
 import tempfile
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from benchlib import rss_mb, spawn  # noqa: E402
+from benchlib import PeakMemory, spawn  # noqa: E402
 SKETCHES = ROOT.parent / "shared" / "testdata" / "vector_sketches"
 
 
@@ -70,25 +69,13 @@ def run_case(model: str, device: str, frames: int, strokes: int, steps: int, vae
             torch.cuda.synchronize()
         stamps.append(time.perf_counter())
 
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        base = rss_mb()
-    start = time.perf_counter()
-    pipeline(sketch, "a cat stretches and yawns", config, on_progress)
-    if device.startswith("cuda"):
-        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
-        resident = base / 2**20
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
-        resident = base
+    with PeakMemory(device) as memory:
+        start = time.perf_counter()
+        pipeline(sketch, "a cat stretches and yawns", config, on_progress)
     per_step = [b - a for a, b in zip([start] + stamps, stamps)]
     return dict(device=device, model=model, frames=frames, strokes=strokes, steps=steps,
                 first_step_s=per_step[0], step_s=statistics.median(per_step[1:]) if steps > 1 else per_step[0],
-                peak_mb=peak, model_mb=resident, dtype=str(t2v.dtype).removeprefix("torch."))
-
-
+                peak_mb=memory.peak_mb, model_mb=memory.base_mb, dtype=str(t2v.dtype).removeprefix("torch."))
 
 
 def _line(r: dict) -> str:

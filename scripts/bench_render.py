@@ -22,7 +22,6 @@ import json
 import math
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from benchlib import rss_mb, spawn  # noqa: E402
+from benchlib import PeakMemory, spawn  # noqa: E402
 
 from inkmotion import render  # noqa: E402
 
@@ -47,7 +46,6 @@ def strokes(frames: int, count: int, size: int, segments: int, seed: int = 0) ->
     ctrl = torch.cat([start, start + steps.cumsum(1)], 1)
     shift = torch.randn(frames, 1, 1, 2, generator=g) * size / 85
     return ctrl[None] + shift + torch.randn(frames, count, 3 * segments + 1, 2, generator=g) * size / 256
-
 
 
 def _sync(device: str) -> None:
@@ -74,18 +72,11 @@ def run_case(device: str, frames: int, count: int, size: int, segments: int, per
         ctrl.grad = None
         _sync(device)
 
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        base = rss_mb()
-    t0 = time.perf_counter()
-    forward_backward()
+    with PeakMemory(device) as memory:
+        t0 = time.perf_counter()
+        forward_backward()
     first = time.perf_counter() - t0
-    if device.startswith("cuda"):
-        peak_mb = (torch.cuda.max_memory_allocated() - base) / 2**20
-    else:
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+    peak_mb = memory.peak_mb
 
     def timed(fn):
         fn()

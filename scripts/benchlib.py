@@ -26,3 +26,46 @@ def spawn(script: str, case: dict, *extra: str) -> dict:
     if out.returncode != 0:
         raise SystemExit(f"case {case} failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class PeakMemory:
+    """The peak memory of a block above what was resident when it began, in MiB, on `device`:
+    torch's CUDA allocator there, the process's resident set on the CPU (its high-water mark reset
+    at the start, so earlier peaks, such as importing torch, do not count).
+
+        with PeakMemory(device) as memory:
+            work()
+        memory.peak_mb, memory.base_mb
+    """
+
+    def __init__(self, device: str):
+        self.cuda = device.startswith("cuda")
+        self.base_mb = self.peak_mb = 0.0
+
+    def __enter__(self) -> "PeakMemory":
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base_mb = torch.cuda.memory_allocated() / 2**20
+        else:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # VmHWM := VmRSS
+            self.base_mb = rss_mb()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20 - self.base_mb
+        else:
+            self.peak_mb = _status_mb("VmHWM") - self.base_mb
+
+
+def _status_mb(key: str) -> float:
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith(key + ":"))
+    return int(line.split()[1]) / 1024
