@@ -42,7 +42,9 @@ from pathlib import Path
 import numpy as np
 import svgelements as se
 
+from inkmotion.budget import check_budget
 from inkmotion.codec.drawing import Drawing, Stroke
+from inkmotion.codec.pathdata import CLOSE_SNAP, parse_path_data
 from inkmotion.errors import InvalidInput
 
 SPACING = 2.0  # pixels of arc length between samples
@@ -50,8 +52,6 @@ CHORD_TOLERANCE = 0.25  # pixels a sampled chord may stray from the curve
 MAX_POINTS = 2048  # samples per stroke at most
 MAX_PER_SEGMENT = 512  # samples per cubic segment at most
 HAIRLINE_RADIUS = 0.5  # the outline of a fill-only shape
-_CLOSE_SNAP = 1e-3  # a subpath ending this close to its start closes without an extra segment
-_ARC_SWEEP = math.tau / 12  # arcs become cubics of at most 30 degrees
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -67,13 +67,17 @@ def read_svg(
     """Read an SVG file (a path, SVG text or bytes) into a Drawing of sampled Bezier strokes.
 
     Raises InvalidInput naming the file when it is not SVG, or has nothing to draw unless
-    `allow_empty` (a blank keyframe read back from a frame folder).
+    `allow_empty` (a blank keyframe read back from a frame folder). Linear in the size of the
+    file: path data is read by `pathdata.parse_path_data`, svgelements resolves the rest.
     """
     name, data = _load(source)
     try:
-        document = se.SVG.parse(io.BytesIO(data), reify=True)
+        data, path_data = _set_path_data_aside(data)
+        document = se.SVG.parse(io.BytesIO(data), reify=False)
     except ET.ParseError as exc:
         raise InvalidInput(name, f"not an SVG file: the XML does not parse ({exc})") from None
+    except InvalidInput:
+        raise
     except Exception as exc:  # svgelements raises assorted errors on broken attributes
         raise InvalidInput(name, f"not a readable SVG file: {type(exc).__name__}: {exc}") from None
     if not isinstance(document, se.SVG):
@@ -81,12 +85,32 @@ def read_svg(
 
     strokes: list[Stroke] = []
     for shape, opacity in _shapes(document, 1.0):
-        strokes.extend(_shape_strokes(shape, opacity, spacing, max_points))
+        check_budget(name)
+        strokes.extend(_shape_strokes(shape, opacity, spacing, max_points, path_data))
     if not strokes and not allow_empty:
         raise InvalidInput(name, "no drawable strokes: no visible path or shape with a stroke or fill")
 
     width, height = _canvas(document, strokes, name)
     return Drawing(width=width, height=height, strokes=strokes)
+
+
+_ASIDE = "inkmotion-d"  # the attribute that says which set-aside path data a <path> had
+
+
+def _set_path_data_aside(data: bytes) -> tuple[bytes, list[str]]:
+    """Take every <path>'s `d` out of the document (svgelements would parse it segment by
+    segment), leaving an index to it; `_subpaths_of` reads it back with the fast parser."""
+    root = ET.fromstring(data)
+    aside: list[str] = []
+    for element in root.iter():
+        tag = element.tag
+        if isinstance(tag, str) and tag.rpartition("}")[2] == "path" and "d" in element.attrib:
+            element.set(_ASIDE, str(len(aside)))
+            aside.append(element.get("d"))
+            element.set("d", "")
+    if not aside:
+        return data, aside
+    return ET.tostring(root), aside
 
 
 def _load(source: str | Path | bytes) -> tuple[str, bytes]:
@@ -136,7 +160,7 @@ def _paint(color) -> np.ndarray | None:
     return np.array([color.red, color.green, color.blue, color.alpha], np.float32) / 255.0
 
 
-def _shape_strokes(shape, opacity: float, spacing: float, max_points: int) -> list[Stroke]:
+def _shape_strokes(shape, opacity: float, spacing: float, max_points: int, path_data: list[str]) -> list[Stroke]:
     stroke_paint = _paint(shape.stroke)
     fill_paint = _paint(shape.fill)
     if stroke_paint is not None and (stroke_paint[3] <= 0 or not shape.implicit_stroke_width):
@@ -158,7 +182,7 @@ def _shape_strokes(shape, opacity: float, spacing: float, max_points: int) -> li
         fill = np.append(fill_paint[:3], fill_paint[3] * opacity).astype(np.float32)
 
     strokes = []
-    for bezier, closed in _subpaths(abs(se.Path(shape))):
+    for bezier, closed in _subpaths_of(shape, path_data):
         cyclic = closed or stroke_paint is None  # a fill closes its area, Z or not
         if cyclic and not closed:
             bezier = _close(bezier)
@@ -179,56 +203,14 @@ def _shape_strokes(shape, opacity: float, spacing: float, max_points: int) -> li
     return strokes
 
 
-def _subpaths(path: se.Path):
-    """Each subpath as cubic control points [3K+1, 2] (closing segment included) and whether it closed."""
-    ctrl: list[tuple[float, float]] = []
-    closed = False
-
-    def flush():
-        nonlocal ctrl, closed
-        if len(ctrl) >= 4:
-            out = np.array(ctrl, np.float64)
-            yield out, closed
-        ctrl, closed = [], False
-
-    for seg in path:
-        if isinstance(seg, se.Move):
-            yield from flush()
-            ctrl = [_xy(seg.end)]
-            continue
-        if not ctrl or closed:  # drawing on after Z starts a new subpath at the closing point
-            start = _xy(seg.start)
-            yield from flush()
-            ctrl = [start]
-        p0 = ctrl[-1]
-        if isinstance(seg, se.Close):
-            end = _xy(seg.end)
-            # A closing side unless the subpath is back at its start already ("M x y Z", a dot,
-            # gets a zero-length one); the caller drops the final point of a closed subpath.
-            if math.dist(p0, end) > _CLOSE_SNAP or len(ctrl) < 4:
-                ctrl.extend(_line(p0, end))
-            closed = True
-        elif isinstance(seg, se.Line):
-            ctrl.extend(_line(p0, _xy(seg.end)))
-        elif isinstance(seg, se.QuadraticBezier):
-            q, p1 = np.array(_xy(seg.control)), np.array(_xy(seg.end))
-            a = np.array(p0)
-            ctrl.extend([tuple(a + 2 / 3 * (q - a)), tuple(p1 + 2 / 3 * (q - p1)), tuple(p1)])
-        elif isinstance(seg, se.CubicBezier):
-            ctrl.extend([_xy(seg.control1), _xy(seg.control2), _xy(seg.end)])
-        elif isinstance(seg, se.Arc):
-            pieces = max(1, math.ceil(abs(seg.sweep) / _ARC_SWEEP - 1e-9))
-            cubics = list(seg.as_cubic_curves(pieces)) if seg.sweep else []
-            if not cubics:  # a degenerate arc (zero radius) is a line
-                ctrl.extend(_line(p0, _xy(seg.end)))
-            for c in cubics:
-                ctrl.extend([_xy(c.control1), _xy(c.control2), _xy(c.end)])
-            ctrl[-1] = _xy(seg.end)  # exact endpoint, not the rounded arc's
-    yield from flush()
-
-
-def _xy(point) -> tuple[float, float]:
-    return (float(point[0]), float(point[1]))
+def _subpaths_of(shape, path_data: list[str]) -> list[tuple[np.ndarray, bool]]:
+    """Each subpath of a shape, transformed, as cubic control points [3K+1, 2] and whether it closed."""
+    index = shape.values.get(_ASIDE)
+    if index is not None:  # a <path>: its own data, read here
+        m = shape.transform
+        return parse_path_data(path_data[int(index)], (m.a, m.b, m.c, m.d, m.e, m.f))
+    # rect, circle, polyline...: a few segments, as svgelements writes them (transform applied)
+    return parse_path_data(abs(se.Path(shape)).d())
 
 
 def _line(p0, p1) -> list[tuple[float, float]]:
@@ -238,7 +220,7 @@ def _line(p0, p1) -> list[tuple[float, float]]:
 
 def _close(bezier: np.ndarray) -> np.ndarray:
     """Append a straight closing side unless the curve already ends at its start."""
-    if np.linalg.norm(bezier[-1] - bezier[0]) <= _CLOSE_SNAP:
+    if np.linalg.norm(bezier[-1] - bezier[0]) <= CLOSE_SNAP:
         return bezier
     return np.concatenate([bezier, np.array(_line(bezier[-1], bezier[0]))])
 
@@ -287,60 +269,149 @@ def sample_bezier(
 ) -> np.ndarray:
     """A polyline through a cubic Bezier curve: evenly spaced by arc length, endpoints kept.
 
-    Returns float32 [N, 2]; for a cyclic curve the start is not repeated at the end.
+    Returns float32 [N, 2]; for a cyclic curve the start is not repeated at the end. All segments
+    are sampled together (a path of 100,000 segments costs a few numpy passes, not a Python loop
+    per segment): arc lengths from a dense table per segment, parameters spaced evenly along it,
+    then chords that stray more than CHORD_TOLERANCE from the curve split at their midpoints.
     """
     segments = cubic_segments(bezier, cyclic)
     k = len(segments)
-    # Dense evaluation for arc length; the control polygon bounds each segment's length.
-    hulls = np.linalg.norm(np.diff(segments, axis=1), axis=2).sum(axis=1)
-    dense = []
-    for segment, hull in zip(segments, hulls):
-        t_dense = np.linspace(0.0, 1.0, int(np.clip(np.ceil(hull / 0.1), 32, 8192)) + 1)
-        curve = eval_cubic(segment[None], t_dense)[0]
-        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(curve, axis=0), axis=1))])
-        dense.append((t_dense, curve, arc))
-    total = sum(float(arc[-1]) for _, _, arc in dense)
+    table = _ArcTable(segments)
+    total = float(table.lengths.sum())
+    check_budget()
 
     spacing = max(spacing, total / max(max_points - 1, 1))
     cap = max(1, min((max_points - 1) // k, MAX_PER_SEGMENT))
-    pieces = []
-    for i, (t_dense, curve, arc) in enumerate(dense):
-        n = int(np.clip(math.ceil(arc[-1] / spacing - 1e-9), 1, cap))
-        t = _refine(segments[i], _arc_params(arc, t_dense, n), t_dense, curve, arc, cap)
-        pts = eval_cubic(segments[i : i + 1], t)[0]
-        pts[0], pts[-1] = segments[i, 0], segments[i, 3]  # endpoints exactly
-        pieces.append(pts if i == 0 else pts[1:])
-    points = np.concatenate(pieces)
+    pieces = np.clip(np.ceil(table.lengths / spacing - 1e-9), 1, cap).astype(np.int64)
+    # Parameters [segment index + t], evenly spaced by arc length within each segment.
+    seg = np.repeat(np.arange(k), pieces + 1)
+    first = np.concatenate([[0], np.cumsum(pieces + 1)[:-1]])
+    fraction = (np.arange(len(seg)) - first[seg]) / pieces[seg]
+    t = table.params(seg, fraction * table.lengths[seg])
+    flat = table.lengths[seg] <= 0
+    t[flat] = fraction[flat]  # a zero-length segment: its parameter is as good as any
+    t[first] = 0.0
+    t[first + pieces] = 1.0
+    seg, t = _refine(segments, table, seg, t, cap)
+
+    points = eval_cubic(segments[seg], t[:, None])[:, 0]
+    ends = t == 1.0
+    points[t == 0.0] = segments[seg[t == 0.0], 0]  # endpoints exactly
+    points[ends] = segments[seg[ends], 3]
+    keep = np.ones(len(points), bool)
+    keep[1:] = seg[1:] == seg[:-1]  # each segment's first point is the previous one's last
+    points = points[keep]
     if cyclic:
         points = points[:-1]  # it is the first point again
     points = _drop_repeats(points)
     return points.astype(np.float32)
 
 
-def _arc_params(arc: np.ndarray, t_dense: np.ndarray, n: int) -> np.ndarray:
-    """n+1 parameters evenly spaced by arc length along one segment."""
-    if arc[-1] <= 0:
-        return np.linspace(0.0, 1.0, n + 1)
-    return np.interp(np.linspace(0.0, arc[-1], n + 1), arc, t_dense)
+class _ArcTable:
+    """Arc length along each segment, tabulated densely (about every 0.1 px of its control
+    polygon, 32..8192 samples). Segments are grouped by table size, each group in one pass;
+    straight segments need no table."""
+
+    def __init__(self, segments: np.ndarray):
+        p0, p3 = segments[:, 0], segments[:, 3]
+        # Straight lines (what `L` becomes: handles at a third and two thirds of the chord) move
+        # at constant speed: their length is the chord and t is the fraction of it, no table.
+        self.straight = (
+            np.abs(segments[:, 1] - (2 * p0 + p3) / 3).max(axis=1) <= 1e-9 * (1 + np.abs(p0).max(axis=1))
+        ) & (np.abs(segments[:, 2] - (p0 + 2 * p3) / 3).max(axis=1) <= 1e-9 * (1 + np.abs(p3).max(axis=1)))
+        self.lengths = np.linalg.norm(p3 - p0, axis=1)
+        curved = np.flatnonzero(~self.straight)
+        hulls = np.linalg.norm(np.diff(segments[curved], axis=1), axis=2).sum(axis=1)
+        need = np.clip(np.ceil(hulls / 0.1), 32, 8192)
+        size = (2 ** np.ceil(np.log2(need))).astype(np.int64)  # 32, 64, ... samples
+        self.groups = []  # (segment indices, t [M+1], curve [B, M+1, 2], arc [B, M+1])
+        for m in np.unique(size):
+            index = curved[size == m]
+            t_dense = np.linspace(0.0, 1.0, int(m) + 1)
+            for chunk in np.array_split(index, max(1, len(index) * int(m) // 2_000_000)):
+                curve = eval_cubic(segments[chunk], t_dense)
+                arc = np.zeros(curve.shape[:2])
+                np.cumsum(np.linalg.norm(np.diff(curve, axis=1), axis=2), axis=1, out=arc[:, 1:])
+                self.lengths[chunk] = arc[:, -1]
+                self.groups.append((chunk, t_dense, curve, arc))
+                check_budget()
+        self.row = np.zeros(len(segments), np.int64)  # segment -> (group, row); -1: straight
+        self.group_of = np.full(len(segments), -1, np.int64)
+        for g, (chunk, *_rest) in enumerate(self.groups):
+            self.group_of[chunk] = g
+            self.row[chunk] = np.arange(len(chunk))
+
+    def _each_group(self, seg: np.ndarray):
+        groups = self.group_of[seg]
+        for g, (_chunk, t_dense, curve, arc) in enumerate(self.groups):
+            where = np.flatnonzero(groups == g)
+            if len(where):
+                yield where, self.row[seg[where]], t_dense, curve, arc
+
+    def params(self, seg: np.ndarray, along: np.ndarray) -> np.ndarray:
+        """t in each segment `seg` at arc length `along` from its start."""
+        length = self.lengths[seg]
+        t = np.divide(along, length, out=np.zeros(len(seg)), where=length > 0)  # straight ones
+        for where, rows, t_dense, _curve, arc in self._each_group(seg):
+            t[where] = _interp_rows(along[where], rows, arc, t_dense)
+        return t
+
+    def along(self, seg: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Arc length from each segment's start at parameter t."""
+        out = t * self.lengths[seg]  # straight ones
+        for where, rows, t_dense, _curve, arc in self._each_group(seg):
+            m = len(t_dense) - 1
+            x = t[where] * m
+            i = np.clip(np.floor(x).astype(np.int64), 0, m - 1)
+            w = x - i
+            out[where] = arc[rows, i] * (1 - w) + arc[rows, i + 1] * w
+        return out
 
 
-def _refine(
-    segment: np.ndarray, t: np.ndarray, t_dense: np.ndarray, curve: np.ndarray, arc: np.ndarray, cap: int
-) -> np.ndarray:
-    """Split, at their arc-length midpoints, the chords that stray from the curve (tight turns)."""
+def _interp_rows(x: np.ndarray, rows: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """np.interp of each x in its own row of the nondecreasing tables xp [R, M] (fp shared, [M]).
+
+    One np.interp over all rows: each row's table is scaled into [row, row + 0.5], each x into its
+    row's range, so no row's values reach another's."""
+    length = xp[:, -1]
+    safe = np.where(length > 0, length, 1.0)
+    keys = (np.arange(len(xp))[:, None] + 0.5 * (xp / safe[:, None])).ravel()
+    targets = rows + 0.5 * np.clip(x / safe[rows], 0.0, 1.0)
+    return np.interp(targets, keys, np.tile(fp, len(xp)))
+
+
+def _refine(segments: np.ndarray, table: _ArcTable, seg: np.ndarray, t: np.ndarray, cap: int):
+    """Split, at their arc-length midpoints, the chords that stray from the curve (tight turns).
+
+    `seg`, `t`: the samples, sorted by segment then parameter. A segment gets at most `cap` chords."""
     for _ in range(16):
-        pts = eval_cubic(segment[None], t)[0]
-        j = np.clip(np.searchsorted(t, t_dense, side="right") - 1, 0, len(t) - 2)
-        error = np.zeros(len(t) - 1)
-        np.maximum.at(error, j, point_segment_distance(curve, pts[j], pts[j + 1]))
+        pts = eval_cubic(segments[seg], t[:, None])[:, 0]
+        key = seg + t * 0.5  # sorts by segment, then t; each segment within [s, s + 0.5]
+        error = np.zeros(len(t))  # per chord, indexed by its first sample
+        for chunk, t_dense, curve, _arc in table.groups:
+            dense_seg = np.repeat(chunk, len(t_dense))
+            j = np.searchsorted(key, dense_seg + np.tile(t_dense, len(chunk)) * 0.5, side="right") - 1
+            last = np.searchsorted(key, dense_seg + 0.5, side="right") - 1  # the segment's final sample
+            j = np.minimum(j, last - 1)
+            d = point_segment_distance(curve.reshape(-1, 2), pts[j], pts[j + 1])
+            runs = np.flatnonzero(np.concatenate([[True], j[1:] != j[:-1]]))  # j never decreases
+            error[j[runs]] = np.maximum(error[j[runs]], np.maximum.reduceat(d, runs))
+        check_budget()
+        chords = np.bincount(seg, minlength=len(segments)) - 1
         bad = np.flatnonzero(error > CHORD_TOLERANCE)
-        if not len(bad) or len(t) - 1 >= cap:
+        if not len(bad):
             break
-        bad = bad[: cap - (len(t) - 1)]
-        along = np.interp(t, t_dense, arc)
-        mids = np.interp((along[bad] + along[bad + 1]) / 2, arc, t_dense)
-        t = np.sort(np.concatenate([t, mids]))
-    return t
+        # At most `cap` chords per segment: the first bad ones of each segment get split.
+        rank = np.arange(len(bad)) - np.searchsorted(seg[bad], seg[bad], side="left")
+        bad = bad[rank < cap - chords[seg[bad]]]
+        if not len(bad):
+            break
+        s = seg[bad]
+        mid = (table.along(s, t[bad]) + table.along(s, t[bad + 1])) / 2
+        new_t = table.params(s, mid)
+        order = np.lexsort((np.concatenate([t, new_t]), np.concatenate([seg, s])))
+        seg, t = np.concatenate([seg, s])[order], np.concatenate([t, new_t])[order]
+    return seg, t
 
 
 def point_segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
