@@ -16,7 +16,7 @@ from inkmotion.codec.drawing import Animation, Drawing, Keyframe, Raster
 from inkmotion.codec.proto import drawing_from_proto, keyframe_from_proto
 from inkmotion.errors import InvalidInput
 from inkmotion.limits import Limits, check_drawing, check_keyframe, check_optional, check_prompt, check_range, check_raster, over
-from inkmotion.pipelines.base import ProgressCallback
+from inkmotion.pipelines.base import Progress, ProgressCallback
 from inkmotion.v1 import animation_service_pb2 as service_pb2
 from inkmotion.v1 import tasks_pb2
 
@@ -228,6 +228,7 @@ def text_motion_runner(model: str) -> Runner:
         from inkmotion.pipelines.live_sketch import LiveSketchPipeline, config_from_request
 
         sketch = _text_sketch(request, "text_motion")
+        on_progress(Progress(0, 0, f"loading model {model}"))  # step 0: a phase, before the steps
         t2v = models.CACHE.get(models.resolve(model), device, offload=models.offload_requested())
         pipeline = LiveSketchPipeline.from_model(t2v)
         frames = pipeline(sketch, request.prompt, config_from_request(request), on_progress)
@@ -301,6 +302,7 @@ def raster_text_motion_runner(model: str) -> Runner:
             sketch = render_drawing(drawing_from_proto(request.sketch_drawing, "raster_text_motion.sketch_drawing"))
         else:
             sketch = raster_from_proto(request.sketch, "raster_text_motion.sketch")
+        on_progress(Progress(0, 0, f"loading model {model}"))  # step 0: a phase, before the steps
         t2v = models.CACHE.get(spec, device, offload=models.offload_requested())
         clip_model, clip_processor = models.load_clip(spec.clip, device) if spec.clip else (None, None)
         pipeline = FlipSketchPipeline.from_model(t2v, clip_model=clip_model, clip_processor=clip_processor)

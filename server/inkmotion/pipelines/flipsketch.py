@@ -371,12 +371,14 @@ class FlipSketchPipeline:
         config = replace(config, clip_frames=min(config.clip_frames, config.frames))
         generator = torch.Generator().manual_seed(config.seed)
         # 1. Encode the prompt and the null prompt.
+        on_progress(Progress(0, 0, "encoding the prompt"))  # step 0: a phase, before the steps
         prompt_embeddings, null = self.encode_prompt(prompt), self.encode_prompt("")
         # 2. Clips, chained: each next clip starts from the last frame of the one before.
         clips = max(1, math.ceil((config.frames - 1) / (config.clip_frames - 1)))
         total = clips * config.steps
         out: list[np.ndarray] = []
         current = sketch
+        on_progress(Progress(0, 0, f"preparing the sketch (DDIM inversion, {config.inversion_steps} steps)"))
         for k in range(clips):
             def report(step: int, predicted_clean: torch.Tensor, k=k) -> None:
                 preview = None

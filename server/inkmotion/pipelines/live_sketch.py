@@ -399,9 +399,11 @@ class LiveSketchPipeline:
         generator = torch.Generator().manual_seed(config.seed)
 
         # 1. Encode the prompt (and the empty prompt, for classifier-free guidance).
+        on_progress(Progress(0, 0, "encoding the prompt"))  # step 0: a phase, before the steps
         embeddings = self.encode_prompt(prompt)
 
         # 2. The sketch as cubic control points, in the model's render space.
+        on_progress(Progress(0, 0, "preparing the sketch"))
         state = self.prepare_sketch(sketch, config)
 
         # 3. The displacement field and one optimiser per path (shared backbone in both).
