@@ -1,9 +1,15 @@
-"""The `inkmotion` command: serve, animate, jobs, models."""
+"""The `inkmotion` command: serve, animate, jobs, models.
+
+Commands that only talk to a server (`jobs`, `models --server`, `animate --server`) never import
+torch: this module needs only the contract, the client and the limits at the top; the server, the
+tasks and the models are imported by the commands that run them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import time
@@ -11,37 +17,88 @@ from pathlib import Path
 
 from inkmotion import __version__
 from inkmotion.errors import InvalidInput, ModelUnavailable
-from inkmotion.models import OFFLOAD_ENV
+from inkmotion.limits import Limits, check_range
+from inkmotion.v1 import animation_service_pb2 as service_pb2
+from inkmotion.v1 import tasks_pb2
 
-EXIT_USAGE = 2
+EXIT_OK = 0
+EXIT_FAILED = 1  # the job failed or was interrupted, or the server could not do what was asked
+EXIT_USAGE = 2  # bad input or usage, refused before any work (here or by the server)
+EXIT_CANCELLED = 3  # the job was cancelled
+EXIT_INTERRUPTED = 130  # Ctrl-C
+
+EXIT_CODES = """\
+exit codes:
+  0    success
+  1    the job failed or was interrupted, or the server could not do it (unreachable, wrong token, ...)
+  2    bad input or usage: refused before any work, here or by the server
+  3    the job was cancelled (animate --server, jobs watch)
+  130  Ctrl-C: animate cancels its job; jobs watch stops watching and leaves the job be
+"""
+
+INT32 = (-(2**31), 2**31 - 1)
+UINT64_MAX = 2**64 - 1
+PRIORITIES = (-10, 10)  # as SubmitJob checks them
+
+# The CLI's word for each task and the SubmitJobRequest field that carries it (what the server's
+# messages name fields by). inkmotion.tasks says the same; it is not imported here because it is
+# not needed to talk to a server.
+TASK_FIELDS = {
+    "text": "text_motion",
+    "video": "video_motion",
+    "raster": "raster_text_motion",
+    "path": "path_motion",
+    "inbetween": "inbetween",
+}
+# Names the CLI also takes: `animate flip` is FlipSketch (the raster task).
+TASK_ALIASES = {"flip": "raster"}
 
 
-def fail(message: str, code: int = 1) -> "NoReturn":  # noqa: F821
+def request_class(task: str):
+    """The contract's request message of a task word, e.g. 'text' -> TextMotionRequest."""
+    field = service_pb2.SubmitJobRequest.DESCRIPTOR.fields_by_name[TASK_FIELDS[task]]
+    return getattr(tasks_pb2, field.message_type.name)
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> "NoReturn":  # noqa: F821
     print(f"inkmotion: error: {message}", file=sys.stderr)
     raise SystemExit(code)
 
 
 class ProgressBar:
-    """One line on stderr, redrawn in place on a terminal, a line per 10% elsewhere."""
+    """Progress on stderr from the first second: one line redrawn in place on a terminal;
+    elsewhere a line for each phase (loading the model, encoding the prompt, ...) and each tenth."""
 
     def __init__(self, stream=sys.stderr, width: int = 30):
         self.stream = stream
         self.width = width
         self.tty = stream.isatty()
         self._last_decile = -1
+        self._last_phase = None
         self._drawn = False
 
-    def update(self, fraction: float, message: str = "") -> None:
+    def update(self, fraction: float, message: str = "", phase: bool = False) -> None:
         fraction = min(max(fraction, 0.0), 1.0)
         filled = int(round(fraction * self.width))
-        line = f"[{'#' * filled}{'.' * (self.width - filled)}] {fraction * 100:5.1f}% {message}"
+        line = f"[{'#' * filled}{'.' * (self.width - filled)}] {fraction * 100:5.1f}% {message}".rstrip()
         if self.tty:
             self.stream.write("\r" + line[:120].ljust(120))
             self._drawn = True
-        elif int(fraction * 10) != self._last_decile:
+        elif phase and message != self._last_phase:
+            self._last_phase = message
+            self.stream.write(line + "\n")
+        elif not phase and int(fraction * 10) != self._last_decile:
             self._last_decile = int(fraction * 10)
             self.stream.write(line + "\n")
         self.stream.flush()
+
+    def step(self, step: int, total: int, message: str) -> None:
+        """One report of a pipeline (inkmotion.pipelines.base.Progress) or of the server: step 0
+        is a phase before the steps, said by its message alone."""
+        if step == 0:
+            self.update(0.0, message, phase=True)
+        else:
+            self.update(step / total if total else 0.0, f"step {step}/{total} {message}".strip())
 
     def close(self) -> None:
         if self._drawn:
@@ -50,7 +107,68 @@ class ProgressBar:
             self._drawn = False
 
 
-# -- building requests from files -------------------------------------------------------------
+# -- checking numbers and building requests from files ----------------------------------------
+
+# `animate` options that are numbers: flag -> (argparse dest, the request field it sets).
+NUMBER_OPTIONS = {
+    "--frames": ("frames", "frames"),
+    "--steps": ("steps", "steps"),
+    "--seed": ("seed", "seed"),
+    "--samples": ("samples", "samples"),
+    "--lambda": ("lambda_fidelity", "composition_weight"),
+}
+
+
+def given_numbers(args) -> dict[str, int | float]:
+    """{request field: value} of the number options given; one the task has no field for is refused
+    rather than ignored."""
+    task = TASK_ALIASES.get(args.task, args.task)
+    fields = request_class(task).DESCRIPTOR.fields_by_name
+    given = {}
+    for flag, (dest, name) in NUMBER_OPTIONS.items():
+        value = getattr(args, dest)
+        if value is not None:
+            if name not in fields:
+                raise InvalidInput(flag, f"task {args.task} has no {name}")
+            given[name] = value
+    return given
+
+
+def check_numbers(args, limits: Limits) -> None:
+    """Every number of `animate`, checked before a protobuf setter sees it, in the words and
+    ranges of the server's own checks (inkmotion.tasks), upper limits from `limits`."""
+    task = TASK_ALIASES.get(args.task, args.task)
+    prefix, given = TASK_FIELDS[task], given_numbers(args)
+    check_range("priority", args.priority, *PRIORITIES)
+    if "frames" in given:
+        check_range(f"{prefix}.frames", given["frames"], 2, limits.max_frames)
+    if "steps" in given:  # FlipSketch's 1000 and 16 samples: as tasks.check_raster_text_motion
+        check_range(f"{prefix}.steps", given["steps"], 1, min(limits.max_steps, 1000) if task == "raster" else limits.max_steps)
+    if "seed" in given:
+        check_range(f"{prefix}.seed", given["seed"], 0, UINT64_MAX)
+    if "samples" in given:
+        check_range(f"{prefix}.samples", given["samples"], 1, 16)
+    weight = given.get("composition_weight")
+    if weight is not None and not 0 <= weight <= 1:  # NaN included
+        raise InvalidInput(f"{prefix}.composition_weight", f"{weight:g} is outside [0, 1]")
+    if task == "inbetween":
+        check_range(f"{prefix}.start.frame", args.start_frame, *INT32)
+        check_range(f"{prefix}.end.frame", args.start_frame + given["frames"] - 1, *INT32)
+
+
+def check_serve_numbers(args) -> None:
+    check_range("--port", args.port, 0, 65535)
+    check_range("--max-message-mb", args.max_message_mb, 1, 2047)  # gRPC takes message sizes as int32 bytes
+    if not math.isfinite(args.drain_timeout):
+        raise InvalidInput("--drain-timeout", f"{args.drain_timeout} is not a number of seconds")
+    check_range("--drain-timeout", args.drain_timeout, 0, math.inf)
+
+
+def server_limits(caps: service_pb2.GetCapabilitiesResponse) -> Limits:
+    """The limits a server says it has (the defaults for any it leaves out)."""
+    known = Limits.__dataclass_fields__
+    return Limits(**{f.name: value for f, value in caps.limits.ListFields() if f.name in known})
+
 
 def _read_drawing(path: str):
     from inkmotion.codec.svg import read_svg
@@ -73,14 +191,10 @@ def _expect_inputs(task: str, inputs: list[str], count: int, what: str) -> None:
         raise InvalidInput("INPUT", f"task {task} takes {what}; got {len(inputs)} file(s)")
 
 
-# Names the CLI also takes: `animate flip` is FlipSketch (the raster task).
-TASK_ALIASES = {"flip": "raster"}
-
-
 def build_request(args):
-    """The task request message for `inkmotion animate`."""
+    """The task request message for `inkmotion animate` (numbers checked by `check_numbers` first)."""
     from inkmotion.codec.proto import drawing_to_proto, raster_to_proto
-    from inkmotion.v1 import drawing_pb2, tasks_pb2
+    from inkmotion.v1 import drawing_pb2
 
     task, inputs = TASK_ALIASES.get(args.task, args.task), args.inputs
     if task == "inbetween":
@@ -91,7 +205,6 @@ def build_request(args):
             start=drawing_pb2.Keyframe(frame=first, drawing=drawing_to_proto(start)),
             end=drawing_pb2.Keyframe(frame=first + args.frames - 1, drawing=drawing_to_proto(end)),
             model=args.model or "",
-            frames=args.frames,
             easing=tasks_pb2.Easing.Value("EASING_" + args.easing.upper().replace("-", "_")),
             motion_path=tasks_pb2.MotionPath.Value("MOTION_PATH_" + args.motion_path.upper()),
             unmatched=tasks_pb2.UnmatchedStrokes.Value("UNMATCHED_STROKES_" + args.unmatched.upper().replace("-", "_")),
@@ -102,10 +215,6 @@ def build_request(args):
     elif task == "raster":
         _expect_inputs(args.task, inputs, 1, "one SKETCH.png")
         request = tasks_pb2.RasterTextMotionRequest(sketch=raster_to_proto(_read_raster(inputs[0])), prompt=args.prompt or "", model=args.model or "")
-        if args.lambda_fidelity is not None:
-            request.composition_weight = args.lambda_fidelity
-        if args.samples is not None:
-            request.samples = args.samples
     elif task == "path":
         _expect_inputs(task, inputs, 2, "DRAWING.svg PATH.svg (the path's first stroke)")
         drawing, path = (_read_drawing(p) for p in inputs)
@@ -121,35 +230,34 @@ def build_request(args):
         )
     else:  # argparse restricts the choices
         raise InvalidInput("TASK", f"unknown task {task!r}")
-    if task != "inbetween":
-        for name in ("frames", "steps", "seed"):
-            value = getattr(args, name)
-            if value is not None and name in type(request).DESCRIPTOR.fields_by_name:
-                setattr(request, name, value)
+    for name, value in given_numbers(args).items():
+        setattr(request, name, value)
     return request
 
 
 # -- commands ---------------------------------------------------------------------------------
 
 def cmd_serve(args) -> int:
+    check_serve_numbers(args)
     # numpy's OpenBLAS threads spin-wait after each call: on a server that runs small-matrix numpy
     # work beside its gRPC threads they take the cores the event loop needs (measured: 2-3x slower
     # jobs and submits on 2 cores). Torch's own thread pool is not affected. Must precede numpy.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import asyncio
 
-    from inkmotion.server import ServerConfig, serve
+    from inkmotion.models import OFFLOAD_ENV
+    from inkmotion.server import ServerConfig, default_data_dir, serve
 
     config = ServerConfig(
-        host=args.host, port=args.port, data_dir=Path(args.data_dir), device=args.device,
-        token_file=args.token_file, tls_cert=args.tls_cert, tls_key=args.tls_key,
+        host=args.host, port=args.port, data_dir=Path(args.data_dir) if args.data_dir else default_data_dir(),
+        device=args.device, token_file=args.token_file, tls_cert=args.tls_cert, tls_key=args.tls_key,
         max_message_mb=args.max_message_mb, drain_timeout=args.drain_timeout,
         plugins=args.plugin + [m for m in os.environ.get("INKMOTION_PLUGINS", "").split(",") if m],
     )
     if args.cpu_offload:
         os.environ[OFFLOAD_ENV] = "1"  # read by the model loader in the worker threads
     asyncio.run(serve(config))
-    return 0
+    return EXIT_OK
 
 
 def _client(args):
@@ -159,33 +267,34 @@ def _client(args):
     return Client(args.server, token=token, tls=args.tls or bool(args.tls_ca), root_certificates=args.tls_ca)
 
 
-def _watch(client, job_id: str, quiet: bool = False):
+def _watch(client, job_id: str, bar: ProgressBar):
+    """Follow a job to its end, drawing its progress; returns its final state. Says nothing about
+    how it ended: the caller says that, once."""
     from inkmotion.client import event_kind
 
-    bar = ProgressBar()
     job = None
-    try:
-        for event in client.watch(job_id):
-            job, kind = event.job, event_kind(event)
-            if quiet:
-                continue
-            if kind == "queued":
-                bar.update(0.0, f"queued, {event.queued.position} ahead")
-            elif kind == "started":
-                bar.update(0.0, f"started on {event.started.device}")
-            elif kind == "progress":
-                p = event.progress
-                bar.update(p.fraction, f"step {p.step}/{p.total_steps} {p.message}".strip())
-            elif kind == "finished":
-                bar.update(1.0, "done")
-    except KeyboardInterrupt:
-        bar.close()
-        client.cancel(job_id)
-        print(f"cancelled job {job_id}", file=sys.stderr)
-        raise SystemExit(130)
-    finally:
-        bar.close()
+    for event in client.watch(job_id):
+        job, kind = event.job, event_kind(event)
+        if kind == "queued":
+            position = event.queued.position
+            bar.update(0.0, f"queued, {position} ahead" if position else "queued", phase=True)
+        elif kind == "started":
+            bar.update(0.0, f"started on {event.started.device}", phase=True)
+        elif kind == "progress":
+            bar.step(event.progress.step, event.progress.total_steps, event.progress.message)
+        elif kind == "finished":
+            bar.update(1.0, "done")
     return job
+
+
+def _ending(job) -> tuple[str, int]:
+    """How a finished job is said, and the exit code it gives."""
+    from inkmotion.client import state_name
+
+    state = state_name(job.state)
+    code = {"succeeded": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(state, EXIT_FAILED)
+    reason = job.error or (job.message if code == EXIT_FAILED else "")
+    return f"job {job.id} {state}{': ' + reason if reason else ''}", code
 
 
 def _write_result(client, job_id: str, out: str) -> None:
@@ -198,22 +307,42 @@ def _write_result(client, job_id: str, out: str) -> None:
 
 
 def cmd_animate(args) -> int:
-    from inkmotion.codec.preview import check_output
+    if args.detach and not args.server:
+        raise InvalidInput("--detach", "needs --server: an in-process run ends with the command")
+    if args.detach and args.output:
+        raise InvalidInput("-o", "a detached job writes nothing here; fetch its result with `inkmotion jobs result JOB_ID -o OUT`")
+    if not args.detach:
+        if not args.output:
+            raise InvalidInput("-o", "is required: DIR/ for one file per frame, or a .gif / .mp4 preview")
+        from inkmotion.codec.preview import check_output
 
-    check_output(args.output)
-    request = build_request(args)
-    if args.server:
-        from inkmotion.client import state_name
-
-        with _client(args) as client:
-            job = client.submit(request, priority=args.priority, label=args.label or Path(args.inputs[0]).name)
-            print(f"job {job.id} queued on {args.server}", file=sys.stderr)
-            job = _watch(client, job.id)
-            if state_name(job.state) != "succeeded":
-                fail(f"job {job.id} {state_name(job.state)}: {job.error or job.message}")
-            _write_result(client, job.id, args.output)
-        return 0
-    return _animate_in_process(request, args)
+        check_output(args.output)
+    if not args.server:
+        check_numbers(args, Limits())
+        return _animate_in_process(build_request(args), args)
+    with _client(args) as client:
+        check_numbers(args, server_limits(client.capabilities()))
+        request = build_request(args)
+        job = client.submit(request, priority=args.priority, label=args.label or Path(args.inputs[0]).name)
+        print(f"job {job.id} queued on {args.server}", file=sys.stderr)
+        if args.detach:
+            print(job.id)
+            return EXIT_OK
+        bar = ProgressBar()
+        try:
+            job = _watch(client, job.id, bar)
+        except KeyboardInterrupt:
+            bar.close()
+            client.cancel(job.id)
+            print(f"inkmotion: cancelled job {job.id} (Ctrl-C)", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        finally:
+            bar.close()
+        said, code = _ending(job)
+        if code != EXIT_OK:
+            fail(said, code)
+        _write_result(client, job.id, args.output)
+    return EXIT_OK
 
 
 def _animate_in_process(request, args) -> int:
@@ -221,56 +350,66 @@ def _animate_in_process(request, args) -> int:
     from inkmotion.client import _TASK_FIELDS
     from inkmotion.codec.preview import write_animation
     from inkmotion.devices import resolve_devices
-    from inkmotion.limits import Limits
-    from inkmotion.v1 import animation_service_pb2 as service_pb2
 
-    submission = service_pb2.SubmitJobRequest(**{_TASK_FIELDS[type(request).DESCRIPTOR.name]: request})
+    submission = service_pb2.SubmitJobRequest(priority=args.priority, **{_TASK_FIELDS[type(request).DESCRIPTOR.name]: request})
     try:
         checked = tasks.check_submission(submission, Limits(), allow_model_paths=True)
     except tasks.TaskUnavailable as exc:
         fail(str(exc))
-    device = resolve_devices(args.device)[0]
     bar = ProgressBar()
+    bar.update(0.0, "starting", phase=True)  # importing torch and finding the device take seconds
+    device = resolve_devices(args.device)[0]
     started = time.perf_counter()
     try:
-        animation = tasks.run_submission(
-            checked, device, lambda p: bar.update(p.step / p.total if p.total else 0.0, f"step {p.step}/{p.total} {p.message}".strip())
-        )
+        bar.update(0.0, f"running on {device}", phase=True)
+        animation = tasks.run_submission(checked, device, lambda p: bar.step(p.step, p.total, p.message))
     finally:
         bar.close()
     paths = write_animation(animation, args.output)
     print(f"wrote {len(paths)} file(s) to {args.output} in {time.perf_counter() - started:.2f} s", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def cmd_jobs(args) -> int:
     from inkmotion.client import state_name
-    from inkmotion.v1 import tasks_pb2
 
     with _client(args) as client:
         if args.action == "list":
+            listing = client.jobs()
+            first = next(listing, None)  # a server that does not answer says so before the heading
             print(f"{'ID':32}  {'STATE':11}  {'TASK':9}  {'DONE':>5}  {'CREATED':19}  LABEL")
-            for job in client.jobs():
+            for job in [first, *listing] if first else ():
                 task = tasks_pb2.Task.Name(job.task).removeprefix("TASK_").lower()
                 created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at.seconds))
                 print(f"{job.id:32}  {state_name(job.state):11}  {task:9}  {job.progress * 100:4.0f}%  {created:19}  {job.label}")
-            return 0
+            return EXIT_OK
         if not args.job_id:
-            fail(f"jobs {args.action} needs a job id", EXIT_USAGE)
+            raise InvalidInput("JOB_ID", f"jobs {args.action} needs a job id (see `inkmotion jobs list`)")
         if args.action == "watch":
-            job = _watch(client, args.job_id)
-            print(f"job {job.id}: {state_name(job.state)} {job.error}".rstrip())
-            return 0 if job.state != 4 else 1
+            client.job(args.job_id)  # an unknown job or a server that is not there fails now, not after retries
+            bar = ProgressBar()
+            try:
+                job = _watch(client, args.job_id, bar)
+            except KeyboardInterrupt:
+                bar.close()
+                print(f"inkmotion: stopped watching job {args.job_id}; it goes on "
+                      f"(`inkmotion jobs cancel {args.job_id}` stops it)", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            finally:
+                bar.close()
+            said, code = _ending(job)
+            print(said)
+            return code
         if args.action == "cancel":
             job = client.cancel(args.job_id)
-            print(f"job {job.id}: {state_name(job.state)}{' (stopping after this step)' if state_name(job.state) == 'running' else ''}")
-            return 0
+            print(f"job {job.id} {state_name(job.state)}{' (stopping after this step)' if state_name(job.state) == 'running' else ''}")
+            return EXIT_OK
         if args.action == "result":
             if not args.output:
-                fail("jobs result needs -o OUT", EXIT_USAGE)
+                raise InvalidInput("-o", "jobs result needs -o OUT: DIR/ for one file per frame, or a .gif / .mp4 preview")
             _write_result(client, args.job_id, args.output)
-            return 0
-    return 0
+            return EXIT_OK
+    return EXIT_OK
 
 
 def cmd_models(args) -> int:
@@ -278,21 +417,20 @@ def cmd_models(args) -> int:
         from inkmotion import models
 
         if not args.name:
-            fail("models pull needs a model NAME (see `inkmotion models`)", EXIT_USAGE)
+            raise InvalidInput("NAME", "models pull needs a model name (see `inkmotion models`)")
         spec = models.resolve(args.name)
         print(f"downloading {spec.name} from {spec.where} ({spec.size or 'size unknown'}) into the hub cache", file=sys.stderr)
         path = models.pull(args.name, revision=args.revision)
         print(f"{spec.name}: ready in {path}")
-        return 0
+        return EXIT_OK
     if args.server:
-
         with _client(args) as client:
             caps = client.capabilities()
         print(f"server {args.server} (InkMotion {caps.server_version}); devices: {', '.join(d.name for d in caps.devices)}")
         for info in caps.tasks:
             state = f"models: {', '.join(info.models)}" if info.available else f"unavailable: {info.unavailable_reason}"
             print(f"  {info.name:10} {state}")
-        return 0
+        return EXIT_OK
     from inkmotion import tasks
 
     for spec in tasks.TASKS.values():
@@ -305,7 +443,7 @@ def cmd_models(args) -> int:
             default = " (default)" if name == spec.default_model else ""
             where = "" if source == "builtin" else f"  {source}  {'present' if present else 'not downloaded: inkmotion models pull ' + name}"
             print(f"    {name}{default}{where}")
-    return 0
+    return EXIT_OK
 
 
 # -- argument parsing -------------------------------------------------------------------------
@@ -319,9 +457,8 @@ def _add_remote(parser, required: bool = False) -> None:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    from inkmotion.tasks import BY_NAME
-
-    parser = argparse.ArgumentParser(prog="inkmotion", description="Animation models for Grease Pencil and Krita.")
+    parser = argparse.ArgumentParser(prog="inkmotion", description="Animation models for Grease Pencil and Krita.",
+                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"inkmotion {__version__}")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -329,12 +466,13 @@ def make_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the inference server")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need --token-file)")
     serve.add_argument("--port", type=int, default=50051, help="port (0: any free port, printed at start)")
-    serve.add_argument("--data-dir", default=str(_default_data_dir()), help="job store and results (env INKMOTION_DATA)")
+    serve.add_argument("--data-dir", help="job store and results (default: env INKMOTION_DATA, else ~/.local/share/inkmotion)")
     serve.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    serve.add_argument("--token-file", type=Path, help="one 'NAME TOKEN' per line: turns on authentication")
+    serve.add_argument("--token-file", type=Path,
+                       help="one 'NAME TOKEN [max-priority=N] [max-queued=N]' per line: turns on authentication")
     serve.add_argument("--tls-cert", type=Path, help="server certificate (PEM)")
     serve.add_argument("--tls-key", type=Path, help="server private key (PEM)")
-    serve.add_argument("--max-message-mb", type=int, default=64, help="largest gRPC message, both ways")
+    serve.add_argument("--max-message-mb", type=int, default=64, help="largest gRPC message, both ways (1..2047)")
     serve.add_argument("--drain-timeout", type=float, default=30.0, help="seconds running jobs get to finish on SIGTERM")
     serve.add_argument("--cpu-offload", action="store_true",
                        help="GPU memory saver: keep the text encoder on the CPU, move the UNet and VAE in only while they run")
@@ -342,12 +480,13 @@ def make_parser() -> argparse.ArgumentParser:
                        help="import MODULE and call its register(tasks) to add models (env INKMOTION_PLUGINS)")
     serve.set_defaults(func=cmd_serve)
 
-    animate = commands.add_parser("animate", help="run a task on files, in-process or on a server")
-    animate.add_argument("task", choices=[*BY_NAME, *TASK_ALIASES], metavar="TASK",
-                         help=", ".join(BY_NAME) + " (flip: raster, FlipSketch)")
+    animate = commands.add_parser("animate", help="run a task on files, in-process or on a server",
+                                  epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    animate.add_argument("task", choices=[*TASK_FIELDS, *TASK_ALIASES], metavar="TASK",
+                         help=", ".join(TASK_FIELDS) + " (flip: raster, FlipSketch)")
     animate.add_argument("inputs", nargs="+", metavar="INPUT")
-    animate.add_argument("-o", "--output", required=True, metavar="OUT",
-                         help="DIR/ (one SVG or PNG per frame), or a .gif / .mp4 preview")
+    animate.add_argument("-o", "--output", metavar="OUT",
+                         help="DIR/ (one SVG or PNG per frame), or a .gif / .mp4 preview; required unless --detach")
     animate.add_argument("--frames", type=int, help="frames to make (inbetween: counting both keys; default 9)")
     animate.add_argument("--prompt", help="what should happen, for text tasks")
     animate.add_argument("--model", help="model name or folder (default: the task's default)")
@@ -360,13 +499,16 @@ def make_parser() -> argparse.ArgumentParser:
     animate.add_argument("--motion-path", default="arc", choices=["arc", "linear"])
     animate.add_argument("--unmatched", default="fade", choices=["fade", "draw-on"])
     animate.add_argument("--start-frame", type=int, default=1)
-    animate.add_argument("--priority", type=int, default=0)
+    animate.add_argument("--priority", type=int, default=0, help="-10..10, higher runs sooner (default 0)")
     animate.add_argument("--label")
     animate.add_argument("--device", default="auto", help="in-process only: auto, cpu, cuda or cuda:N")
+    animate.add_argument("--detach", action="store_true",
+                         help="with --server: submit, print the job id on stdout and return (see `inkmotion jobs`)")
     _add_remote(animate)
     animate.set_defaults(func=cmd_animate)
 
-    jobs = commands.add_parser("jobs", help="list, watch, cancel or fetch jobs on a server")
+    jobs = commands.add_parser("jobs", help="list, watch, cancel or fetch jobs on a server",
+                               epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     jobs.add_argument("action", choices=["list", "watch", "cancel", "result"])
     jobs.add_argument("job_id", nargs="?")
     jobs.add_argument("-o", "--output", metavar="OUT")
@@ -382,12 +524,6 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _default_data_dir() -> Path:
-    from inkmotion.server import default_data_dir
-
-    return default_data_dir()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
@@ -397,15 +533,18 @@ def main(argv: list[str] | None = None) -> int:
     from inkmotion.client import InkMotionError
 
     try:
-        return args.func(args) or 0
+        return args.func(args) or EXIT_OK
     except InvalidInput as exc:
         fail(str(exc), EXIT_USAGE)
     except ModelUnavailable as exc:
         fail(str(exc))
     except InkMotionError as exc:
+        if exc.code == "INVALID_ARGUMENT":  # the server's own one line about the input
+            fail(exc.message, EXIT_USAGE)
         fail(f"{exc.message} ({exc.code})")
     except KeyboardInterrupt:
-        return 130
+        print("inkmotion: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
