@@ -566,7 +566,8 @@ TASK_NUMBERS = {
     "raster_text_motion": [("frames", [0, 1, 129]), ("steps", [0, 1001]), ("inversion_steps", [0, 1001]),
                            ("guidance", [NAN, INF, -1.0, 51.0]), ("composition_weight", [NAN, INF, -0.1, 1.1]),
                            ("samples", [0, 17, 2**32 - 1]), ("preview_every", [2**32 - 1])],
-    "inbetween": [("frames", [0, 1, 129, 2**31, 2**32 - 1])],
+    # inbetween.frames = 0 is allowed: the contract says it means end.frame - start.frame + 1.
+    "inbetween": [("frames", [1, 129, 2**31, 2**32 - 1])],
     "path_motion": [("frames", [0, 2**32 - 1])],
     "video_motion": [("frames", [0, 2**32 - 1]), ("steps", [0, 2**32 - 1])],
 }

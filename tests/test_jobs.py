@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from inkmotion.jobs import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED, JobStore
+from inkmotion.scheduling import FairQueue
 from inkmotion.v1 import drawing_pb2, tasks_pb2
 
 INBETWEEN = tasks_pb2.TASK_INBETWEEN
@@ -13,8 +14,10 @@ def test_queue_runs_higher_priority_first_then_in_order(tmp_path):
     a = store.create("ann", INBETWEEN, b"a")
     b = store.create("bob", INBETWEEN, b"b", priority=5)
     c = store.create("ann", INBETWEEN, b"c")
-    assert [j.id for j in store.queued()] == [b.id, a.id, c.id]
-    assert [store.queue_position(store.get(j.id)) for j in (b, a, c)] == [0, 1, 2]
+    assert [j.id for j in store.queued()] == [a.id, b.id, c.id], "the store lists them as they came"
+    queue = FairQueue.load(store)  # the order they run in is the fair queue's
+    assert queue.order() == [b.id, a.id, c.id]
+    assert [queue.position(j.id) for j in (b, a, c)] == [0, 1, 2]
     assert store.request(c.id) == b"c"
 
 
@@ -43,7 +46,7 @@ def test_result_is_stored_with_the_success(tmp_path):
     assert proto.state == SUCCEEDED and proto.result.keyframe_count == 2 and proto.progress == 1.0
     queued = store.create("ann", INBETWEEN, b"r")
     assert not store.save_result(queued.id, info, [b"x"]), "only a running job can succeed"
-    assert list(store.keyframes(queued.id)) == []
+    assert not store.result_path(queued.id).exists()
 
 
 def test_recovery_requeues_once_then_interrupts(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -276,22 +277,53 @@ def test_sigterm_drains_running_jobs_and_keeps_queued_ones(tmp_path, vector_sket
         assert client.wait(queued.id).state == jobs_pb2.JOB_STATE_SUCCEEDED, "a queued job runs after the restart"
 
 
-def test_sigterm_past_the_drain_timeout_marks_jobs_interrupted(tmp_path, vector_sketches):
+def test_sigterm_past_the_drain_timeout_requeues_the_running_job(tmp_path, vector_sketches):
     pair = vector_sketches[11], vector_sketches[12]
     with ServerProcess(tmp_path, "--drain-timeout", "0.5") as proc:
         client = Client(proc.address)
         job = client.submit(inbetween_request(*pair, frames=100, model="test-slow"))
         wait_state(client, job.id, lambda j: j.step >= 1)
         events: list = []
-        watcher = threading.Thread(target=lambda: events.extend(client.watch(job.id, reconnect=False)), daemon=True)
+        watcher = threading.Thread(target=lambda: events.extend(_watch_until_gone(client, job.id)), daemon=True)
         watcher.start()
         time.sleep(0.3)
         assert proc.terminate() == 0
         watcher.join(5)
-    assert events and event_kind(events[-1]) == "interrupted", "watchers hear that the job was interrupted"
+    assert events and events[-1].job.state == jobs_pb2.JOB_STATE_QUEUED, "watchers hear the job went back"
+    assert "re-queued: the server shut down during attempt 1" in events[-1].job.message
     with ServerProcess(tmp_path) as proc:
-        got = Client(proc.address).job(job.id)
-        assert got.state == jobs_pb2.JOB_STATE_INTERRUPTED and "shut down" in got.error
+        got = Client(proc.address).wait(job.id)
+        assert got.state == jobs_pb2.JOB_STATE_SUCCEEDED, got
+
+
+def _watch_until_gone(client: Client, job_id: str) -> list:
+    events = []
+    try:
+        for event in client.watch(job_id, reconnect=False):
+            events.append(event)
+    except InkMotionError:  # the server went away
+        pass
+    return events
+
+
+def test_sigterm_does_not_wait_for_a_step_that_never_ends(tmp_path, vector_sketches):
+    """A step with no progress callback for minutes: the process still exits soon after the drain
+    timeout, and the job goes back in the queue for the next start."""
+    pair = vector_sketches[13], vector_sketches[14]
+    with ServerProcess(tmp_path, "--drain-timeout", "1") as proc:
+        client = Client(proc.address)
+        job = client.submit(inbetween_request(*pair, frames=5, model="test-stuck"))
+        wait_state(client, job.id, lambda j: j.message == "stuck in one long step")
+        proc.proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.proc.wait(30)  # the step lasts 300 s
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the server waited on the stuck step:\n" + proc.log) from None
+        assert code == 0, proc.log
+        assert "left behind" in proc.log and "re-queued for the next start" in proc.log, proc.log
+    with ServerProcess(tmp_path, "--drain-timeout", "0") as proc:
+        got = Client(proc.address).job(job.id)  # queued again, or already on its second attempt
+        assert got.state in (jobs_pb2.JOB_STATE_QUEUED, jobs_pb2.JOB_STATE_RUNNING), got
 
 
 def test_a_watcher_rides_out_a_server_restart(tmp_path, vector_sketches):

@@ -162,6 +162,10 @@ def check_serve_numbers(args) -> None:
     if not math.isfinite(args.drain_timeout):
         raise InvalidInput("--drain-timeout", f"{args.drain_timeout} is not a number of seconds")
     check_range("--drain-timeout", args.drain_timeout, 0, math.inf)
+    check_range("--max-queued-per-user", args.max_queued_per_user, 1, 1_000_000)
+    if not math.isfinite(args.check_timeout):
+        raise InvalidInput("--check-timeout", f"{args.check_timeout} is not a number of seconds")
+    check_range("--check-timeout", args.check_timeout, 0.1, 3600)
 
 
 def server_limits(caps: service_pb2.GetCapabilitiesResponse) -> Limits:
@@ -253,11 +257,22 @@ def cmd_serve(args) -> int:
         device=args.device, token_file=args.token_file, tls_cert=args.tls_cert, tls_key=args.tls_key,
         max_message_mb=args.max_message_mb, drain_timeout=args.drain_timeout,
         plugins=args.plugin + [m for m in os.environ.get("INKMOTION_PLUGINS", "").split(",") if m],
+        max_queued_per_user=args.max_queued_per_user, check_timeout=args.check_timeout,
     )
     if args.cpu_offload:
         os.environ[OFFLOAD_ENV] = "1"  # read by the model loader in the worker threads
-    asyncio.run(serve(config))
-    return EXIT_OK
+    from inkmotion.jobs import DataDirError
+
+    try:
+        asyncio.run(serve(config))
+    except DataDirError as exc:  # one line, no traceback, no silent fresh start
+        print(f"inkmotion serve: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    # A job step that never ended lives on in a daemon thread; do not wait for the interpreter's
+    # own teardown to notice (it joins non-daemon threads and runs finalisers under that thread).
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(EXIT_OK)
 
 
 def _client(args):
@@ -474,6 +489,10 @@ def make_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", type=Path, help="server private key (PEM)")
     serve.add_argument("--max-message-mb", type=int, default=64, help="largest gRPC message, both ways (1..2047)")
     serve.add_argument("--drain-timeout", type=float, default=30.0, help="seconds running jobs get to finish on SIGTERM")
+    serve.add_argument("--max-queued-per-user", type=int, default=1000,
+                       help="jobs one user may have waiting (the token file's max-queued=N grants more)")
+    serve.add_argument("--check-timeout", type=float, default=10.0,
+                       help="seconds a submission's checks may take (parsing, decoding, tracing) before it is refused")
     serve.add_argument("--cpu-offload", action="store_true",
                        help="GPU memory saver: keep the text encoder on the CPU, move the UNet and VAE in only while they run")
     serve.add_argument("--plugin", action="append", default=[], metavar="MODULE",

@@ -14,6 +14,7 @@ returns protobuf messages: hosts map their documents to `inkmotion.v1` messages 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -137,13 +138,26 @@ class Client:
     def capabilities(self) -> service_pb2.GetCapabilitiesResponse:
         return self._call(self._stub.GetCapabilities, service_pb2.GetCapabilitiesRequest())
 
-    def submit(self, task_request, *, priority: int = 0, label: str = "") -> jobs_pb2.Job:
-        """Queue a task: `task_request` is one of the *Request messages of tasks.proto."""
+    def submit(self, task_request, *, priority: int = 0, label: str = "", request_id: str | None = None,
+               retry_for: float = 10.0) -> jobs_pb2.Job:
+        """Queue a task: `task_request` is one of the *Request messages of tasks.proto.
+
+        The submission carries a request id (a fresh one unless given), so when the connection
+        drops before the answer comes it is sent again for up to `retry_for` seconds and the
+        server answers with the job the first attempt made: never a duplicate."""
         name = type(task_request).DESCRIPTOR.name
         if name not in _TASK_FIELDS:
             raise TypeError(f"{name} is not a task request; expected one of {', '.join(_TASK_FIELDS)}")
-        request = service_pb2.SubmitJobRequest(priority=priority, label=label, **{_TASK_FIELDS[name]: task_request})
-        return self._call(self._stub.SubmitJob, request).job
+        request = service_pb2.SubmitJobRequest(priority=priority, label=label, request_id=request_id or uuid.uuid4().hex,
+                                               **{_TASK_FIELDS[name]: task_request})
+        deadline = time.monotonic() + retry_for
+        while True:
+            try:
+                return self._call(self._stub.SubmitJob, request).job
+            except InkMotionError as error:
+                if error.code not in ("UNAVAILABLE", "DEADLINE_EXCEEDED") or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def watch(self, job_id: str, *, reconnect: bool = True, retry_for: float = 60.0) -> Iterator[jobs_pb2.JobEvent]:
         """Events of a job, from its current state to its end. If the connection drops, attach again

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from inkmotion.jobs import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED, JobRecord, JobStore
+from inkmotion.jobs import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED, JobRecord
 from inkmotion.v1 import jobs_pb2
 
 
@@ -18,15 +18,16 @@ def make_event(job: jobs_pb2.Job, **kind) -> jobs_pb2.JobEvent:
     return jobs_pb2.JobEvent(job=job, time=now, **kind)
 
 
-def snapshot_event(store: JobStore, record: JobRecord) -> jobs_pb2.JobEvent:
-    """The event that describes a job as it stands: what a watcher sees first."""
+def snapshot_event(record: JobRecord, position: int = 0) -> jobs_pb2.JobEvent:
+    """The event that describes a job as it stands: what a watcher sees first. `position`: jobs
+    ahead of it, while it is queued."""
     if record.state == QUEUED:
-        position = store.queue_position(record)
         return make_event(record.to_proto(position), queued=jobs_pb2.JobQueued(position=position))
     job = record.to_proto()
     if record.state == RUNNING:
-        if record.step == 0 and record.progress == 0:
+        if record.step == 0 and record.progress == 0 and record.message in ("", "started"):
             return make_event(job, started=jobs_pb2.JobStarted(device=record.device))
+        # Past its start: where it is, a step or a phase ("loading model ...") a late watcher must see.
         return make_event(job, progress=jobs_pb2.JobProgress(
             fraction=record.progress, step=record.step, total_steps=record.total_steps, message=record.message))
     if record.state == SUCCEEDED:
@@ -77,3 +78,7 @@ class EventHub:
 
     def publish_threadsafe(self, job_id: str, event: jobs_pb2.JobEvent) -> None:
         self._loop.call_soon_threadsafe(self.publish, job_id, event)
+
+    def call_soon(self, callback) -> None:
+        """Run `callback` on the loop, from the loop or any thread."""
+        self._loop.call_soon_threadsafe(callback)

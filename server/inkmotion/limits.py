@@ -6,6 +6,7 @@ without allocating them. Every refusal names the field, the value and the limit.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from inkmotion.errors import InvalidInput
@@ -27,9 +28,24 @@ class Limits:
     max_steps: int = 5000
     max_message_bytes: int = 64 * MiB
     max_reference_frames: int = 256
+    # What one job may produce: frames x points of its drawings, frames x pixels of its rasters.
+    max_result_points: int = 16 * MiB  # ~0.5 GB as keyframe messages
+    max_result_pixels: int = 64 * MiB  # 256 MB of RGBA: 16 frames of 2048 x 2048
 
     def to_proto(self) -> service_pb2.Limits:
         return service_pb2.Limits(**asdict(self))
+
+
+INT32 = (-(2**31), 2**31 - 1)  # frame numbers on the wire
+MAX_COORDINATE = 32768.0  # px from the origin: a point further out is a mistake, not a drawing
+MAX_QUOTED = 64  # characters of a caller's value an error message repeats
+
+
+def quoted(value: str, limit: int = MAX_QUOTED) -> str:
+    """A caller's string for an error message: repr'd, and cut short when long."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
 
 
 def over(field: str, value, limit, unit: str = "") -> InvalidInput:
@@ -37,7 +53,9 @@ def over(field: str, value, limit, unit: str = "") -> InvalidInput:
     return InvalidInput(field, f"{value}{unit} is over the limit of {limit}{unit}")
 
 
-def check_range(field: str, value: int, low: int, high: int) -> None:
+def check_range(field: str, value: float, low: float, high: float) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput(field, f"{value} is not a finite number (the range is {low:g} to {high:g})")
     if value < low:
         raise InvalidInput(field, f"{value} is under the minimum of {low}")
     if value > high:
@@ -70,12 +88,41 @@ def check_drawing(field: str, drawing: drawing_pb2.Drawing, limits: Limits, requ
         raise over(f"{field}.point_counts", f"{total} points", f"{limits.max_points} points")
 
 
+def check_drawing_record(field: str, drawing, limits: Limits) -> None:
+    """The limits of check_drawing, on a decoded Drawing (an SVG read, a raster traced)."""
+    check_canvas(field, drawing.width, drawing.height, limits)
+    if len(drawing.strokes) > limits.max_strokes:
+        raise over(f"{field}.strokes", f"{len(drawing.strokes)} strokes", f"{limits.max_strokes} strokes")
+    if not drawing.strokes:
+        raise InvalidInput(field, "has no strokes")
+    for i, stroke in enumerate(drawing.strokes):
+        if len(stroke) > limits.max_points_per_stroke:
+            raise over(f"{field}.strokes[{i}]", f"{len(stroke)} points", f"{limits.max_points_per_stroke} points")
+    if drawing.point_count > limits.max_points:
+        raise over(field, f"{drawing.point_count} points", f"{limits.max_points} points")
+
+
+def check_result_size(field: str, frames: int, points: int, pixels: int, limits: Limits) -> None:
+    """What a job would produce: `frames` keyframes of `points` points or `pixels` pixels each."""
+    if points and frames * points > limits.max_result_points:
+        raise InvalidInput(field, f"the result would hold {frames} frames x {points} points = {frames * points} "
+                                  f"points, over the limit of {limits.max_result_points}; ask for fewer frames "
+                                  "or a simpler drawing")
+    if pixels and frames * pixels > limits.max_result_pixels:
+        raise InvalidInput(field, f"the result would hold {frames} frames x {pixels} pixels = {frames * pixels} "
+                                  f"pixels, over the limit of {limits.max_result_pixels}; ask for fewer frames "
+                                  "or a smaller canvas")
+
+
 def check_raster(field: str, raster: drawing_pb2.Raster, limits: Limits) -> None:
     kind = raster.WhichOneof("pixels")
     if kind is None:
         raise InvalidInput(field, "has neither png nor rgba pixels")
     if kind == "rgba":
         width, height = raster.width, raster.height
+        expected = width * height * 4
+        if len(raster.rgba) != expected:
+            raise InvalidInput(f"{field}.rgba", f"has {len(raster.rgba)} bytes; {width}x{height} RGBA is {expected}")
     else:  # read the size from the PNG header, before anything is decoded
         header = raster.png[:24]
         if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":

@@ -20,9 +20,9 @@ from inkmotion.backends.local import LocalBackend
 from inkmotion.devices import resolve_devices
 from inkmotion.errors import InvalidInput
 from inkmotion.events import EventHub
-from inkmotion.jobs import JobStore
+from inkmotion.jobs import StoreFailure, open_data_dir
 from inkmotion.limits import MiB, Limits
-from inkmotion.service import AnimationService, add_to_server
+from inkmotion.service import AnimationService, QueuePolicy, add_to_server
 from inkmotion.v1 import animation_service_pb2 as service_pb2
 
 log = logging.getLogger("inkmotion.server")
@@ -52,6 +52,8 @@ class ServerConfig:
     drain_timeout: float = 30.0
     max_attempts: int = 2
     plugins: list[str] = field(default_factory=list)
+    max_queued_per_user: int = 1000
+    check_timeout: float = 10.0
 
 
 def is_loopback(host: str) -> bool:
@@ -105,13 +107,17 @@ class Server:
         self.port: int | None = None
 
     async def start(self) -> int:
+        """Open the data folder (DataDirError if it cannot be used), bind, start the workers."""
         config = self.config
         data_dir = Path(config.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = JobStore(data_dir / "jobs.sqlite3")
-        self.hub = EventHub(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        self.store = await asyncio.to_thread(
+            open_data_dir, data_dir, lambda message: loop.call_soon_threadsafe(self._store_failed, message))
+        self.hub = EventHub(loop)
         self.backend = LocalBackend(self.store, self.hub, self.devices, self.limits, max_attempts=config.max_attempts)
-        self.service = AnimationService(self.store, self.hub, self.backend, self.limits, self.auth)
+        policy = QueuePolicy(max_priority=0 if self.auth.required else 10, max_queued=config.max_queued_per_user,
+                             check_seconds=config.check_timeout)
+        self.service = AnimationService(self.store, self.hub, self.backend, self.limits, self.auth, policy)
 
         self.grpc = grpc.aio.server(
             interceptors=[AuthInterceptor(self.auth)],
@@ -134,6 +140,7 @@ class Server:
         await self.backend.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._watchdog = asyncio.create_task(self._watch_store(), name="store-watchdog")
         log.info(
             "InkMotion %s serving on %s:%d (%s, devices %s, data %s, auth %s)",
             __version__, config.host, self.port, "TLS" if self.credentials else "plaintext",
@@ -141,18 +148,37 @@ class Server:
         )
         return self.port
 
+    def _store_failed(self, message: str) -> None:
+        """The database went bad while serving: health says so, and stays so until a restart."""
+        log.error("health: NOT_SERVING (%s)", message)
+        for name in ("", SERVICE_NAME):
+            asyncio.ensure_future(self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING))
+
+    async def _watch_store(self, interval: float = 2.0) -> None:
+        """A cheap read now and then, so a database that fails while idle is noticed too."""
+        while self.store.failure is None:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.store.check)
+            except StoreFailure:
+                return
+
     async def stop(self) -> None:
         log.info("stopping: no new jobs; draining")
+        self._watchdog.cancel()
         self.service.accepting = False
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.backend.drain(self.config.drain_timeout)
         await self.grpc.stop(grace=2.0)
-        self.store.close()
+        if not self.backend.stuck():  # a thread still inside a step may yet touch the store
+            self.store.close()
         log.info("stopped")
 
 
 async def serve(config: ServerConfig) -> None:
+    """Serve until SIGTERM or SIGINT, then drain. Returns within the drain timeout plus a few
+    seconds; a job step that never ended is left to its (daemon) thread."""
     server = Server(config)
     await server.start()
     stop = asyncio.Event()
@@ -161,3 +187,5 @@ async def serve(config: ServerConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.stop()
+    if server.backend.stuck():
+        log.warning("a job step was still running at exit; its job is back in the queue")

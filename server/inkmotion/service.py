@@ -1,13 +1,18 @@
 """The gRPC servicer of inkmotion.v1.AnimationService.
 
-It checks requests (limits and structure, answered INVALID_ARGUMENT), stores jobs, and relays the
-event hub to watchers. It never touches tensors: the backend runs the work, the codec encodes it.
+It checks requests (limits and structure, answered INVALID_ARGUMENT) in worker threads with a
+time budget, applies the queue policy (priority and queued jobs per user, retried submissions by
+request id), stores jobs, relays the event hub to watchers and streams results from disk. It never
+touches tensors: the backend runs the work, the codec encodes it. Nothing slow runs on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import grpc
 
@@ -16,26 +21,43 @@ from inkmotion.auth import Authenticator
 from inkmotion.backends.base import Backend
 from inkmotion.errors import InvalidInput
 from inkmotion.events import EventHub, snapshot_event
-from inkmotion.jobs import SUCCEEDED, TERMINAL, JobRecord, JobStore
-from inkmotion.limits import Limits
+from inkmotion.jobs import QUEUED, SUCCEEDED, TERMINAL, DuplicateRequest, JobRecord, JobStore, ResultLost, StoreFailure
+from inkmotion.limits import Limits, quoted
 from inkmotion.v1 import animation_service_pb2 as service_pb2
 from inkmotion.v1 import animation_service_pb2_grpc as service_grpc
 from inkmotion.v1 import jobs_pb2
 
 log = logging.getLogger("inkmotion.service")
 
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    """What a user may ask of a shared queue, unless the token file grants them more."""
+
+    max_priority: int = 0  # plain users cannot jump the queue (on a server without tokens: 10)
+    max_queued: int = 1000  # jobs waiting per user
+    check_seconds: float = 10.0  # time budget of one submission's checks
+
 MAX_PAGE = 500
+MAX_JOB_ID = 64  # ids are 32 hex digits; anything much longer is not one
+MAX_DETAILS = 1000  # characters of an error's details
+CHECK_THREADS = 2
+_PAGE_TOKEN = re.compile(r"[0-9]{1,18}")  # ASCII digits that fit SQLite's integers
 _KEYFRAME_TAG = bytes([service_pb2.GetJobResponse.KEYFRAME_FIELD_NUMBER << 3 | 2])
 
 
 class AnimationService(service_grpc.AnimationServiceServicer):
-    def __init__(self, store: JobStore, hub: EventHub, backend: Backend, limits: Limits, auth: Authenticator):
+    def __init__(self, store: JobStore, hub: EventHub, backend: Backend, limits: Limits, auth: Authenticator,
+                 policy: QueuePolicy | None = None):
         self.store = store
         self.hub = hub
         self.backend = backend
         self.limits = limits
         self.auth = auth
+        self.policy = policy or QueuePolicy(max_priority=10 if not auth.required else 0)
         self.accepting = True
+        # Checks parse, decode and trace off the event loop, each with a time budget.
+        self._checks = ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="inkmotion-check")
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -49,15 +71,29 @@ class AnimationService(service_grpc.AnimationServiceServicer):
         user = await self._user(context)
         if not job_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id: is empty")
-        record = self.store.get(job_id)
+        if len(job_id) > MAX_JOB_ID:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"job_id: {len(job_id)} characters is over the limit of {MAX_JOB_ID} characters")
+        record = await self._store(context, self.store.get, job_id)
         if record is None or (self.auth.required and record.owner != user):
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"job_id: no job {job_id!r}")
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"job_id: no job {quoted(job_id)}")
         return record
+
+    async def _store(self, context, method, *args):
+        """A store call; a failed database answers UNAVAILABLE (and health says NOT_SERVING)."""
+        try:
+            return method(*args)
+        except StoreFailure as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the job store is unavailable: {exc}")
 
     # -- RPCs ---------------------------------------------------------------------------------
 
     async def GetCapabilities(self, request, context):
         await self._user(context)
+        # Model availability looks at the hub cache on disk: off the loop.
+        return await asyncio.to_thread(self._capabilities)
+
+    def _capabilities(self) -> service_pb2.GetCapabilitiesResponse:
         response = service_pb2.GetCapabilitiesResponse(
             server_version=__version__,
             devices=self.backend.devices(),
@@ -83,26 +119,71 @@ class AnimationService(service_grpc.AnimationServiceServicer):
         user = await self._user(context)
         if not self.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down; submit again once it is back")
+        data = request.SerializeToString()
+        # Cheap refusals first, before anything is decoded.
+        if len(request.request_id) > tasks.MAX_REQUEST_ID:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request_id: {len(request.request_id)} characters "
+                                                                   f"is over the limit of {tasks.MAX_REQUEST_ID} characters")
+        if request.request_id:
+            earlier = await self._store(context, self.store.by_request_id, user, request.request_id)
+            if earlier is not None:
+                return await self._repeat(earlier, data, request.request_id, context)
+        grant = self.auth.grant(user)
+        max_priority = self.policy.max_priority if grant.max_priority is None else grant.max_priority
+        if request.priority > max_priority and -10 <= request.priority <= 10:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"priority: {request.priority} is over the limit of {max_priority} for user {user!r}"
+                                " (a token file's max-priority can grant more)")
+        max_queued = self.policy.max_queued if grant.max_queued is None else grant.max_queued
+        waiting = self.backend.queued_count(user)
+        if waiting >= max_queued:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                f"user {user!r} has {waiting} jobs queued, the limit of {max_queued} "
+                                "(--max-queued-per-user, or max-queued in the token file); wait for some to finish")
         try:
-            checked = tasks.check_submission(request, self.limits)
+            checked = await self._check(request)
         except InvalidInput as exc:
             log.info("refused a job from %s: %s", user, exc)
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, capped(str(exc)))
         except tasks.TaskUnavailable as exc:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, str(exc))
-        record = self.store.create(
-            user, checked.spec.task, request.SerializeToString(),
-            priority=request.priority, label=request.label, model=checked.model,
-        )
+        try:
+            record = await asyncio.to_thread(
+                self.store.create, user, checked.spec.task, data, priority=request.priority,
+                label=request.label, model=checked.model, request_id=request.request_id,
+            )
+        except DuplicateRequest as exc:  # the same id, submitted twice at once
+            return await self._repeat(exc.job, data, request.request_id, context)
+        except StoreFailure as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the job store is unavailable: {exc}")
         log.info("job %s: queued by %s (%s, model %s)", record.id, user, checked.spec.name, checked.model)
-        self.backend.notify_queued(record.id)
-        return service_pb2.SubmitJobResponse(job=record.to_proto(self.store.queue_position(record)))
+        self.backend.notify_queued(record, checked)
+        return service_pb2.SubmitJobResponse(job=record.to_proto(self.backend.queue_position(record.id)))
+
+    async def _check(self, request) -> tasks.Checked:
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self._checks, tasks.check_with_budget, request, self.limits, self.policy.check_seconds)
+        try:  # the budget ends the check from inside; this is the backstop
+            return await asyncio.wait_for(asyncio.shield(work), self.policy.check_seconds + 5)
+        except asyncio.TimeoutError:
+            raise InvalidInput("request", f"took more than the {self.policy.check_seconds:g} s allowed to check it; "
+                                          "send a simpler or smaller input") from None
+
+    async def _repeat(self, earlier: JobRecord, data: bytes, request_id: str, context):
+        """A retried submission: the job its request id made, if it is the same request."""
+        if await asyncio.to_thread(self.store.request, earlier.id) != data:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"request_id: {quoted(request_id)} was used for job {earlier.id} with a different request; use a new id")
+        log.info("job %s: submitted again with its request id; the same job answers", earlier.id)
+        position = self.backend.queue_position(earlier.id) if earlier.state == QUEUED else 0
+        return service_pb2.SubmitJobResponse(job=earlier.to_proto(position))
 
     async def WatchJob(self, request, context):
         record = await self._own_job(request.job_id, context)
         queue = self.hub.subscribe(record.id)
         try:
-            event = snapshot_event(self.store, self.store.get(record.id))
+            current = await self._store(context, self.store.get, record.id)
+            event = snapshot_event(current, self.backend.queue_position(record.id))
             yield service_pb2.WatchJobResponse(event=event)
             while event.job.state not in TERMINAL:
                 event = await queue.get()
@@ -118,18 +199,40 @@ class AnimationService(service_grpc.AnimationServiceServicer):
         record = await self._own_job(request.job_id, context)
         if record.state not in TERMINAL:
             self.backend.cancel(record.id)
-            record = self.store.get(record.id)
+            record = await self._store(context, self.store.get, record.id)
         return service_pb2.CancelJobResponse(job=record.to_proto())
 
     async def GetJob(self, request, context):
         record = await self._own_job(request.job_id, context)
-        position = self.store.queue_position(record) if record.state == jobs_pb2.JOB_STATE_QUEUED else 0
-        yield service_pb2.GetJobResponse(job=record.to_proto(position))
-        if request.include_result and record.state == SUCCEEDED:
-            # Stored keyframes go out as they are: a GetJobResponse holding one is just the tag of
-            # its `keyframe` field (2, length-delimited) and the delimited record.
-            for record_bytes in self.store.delimited_keyframes(record.id):
-                yield _KEYFRAME_TAG + record_bytes
+        if not (request.include_result and record.state == SUCCEEDED):
+            position = self.backend.queue_position(record.id) if record.state == QUEUED else 0
+            yield service_pb2.GetJobResponse(job=record.to_proto(position))
+            return
+        # The result streams from disk a keyframe at a time, each checked against its CRC: a
+        # reader that does not read holds one keyframe, and a lost file is said, not served.
+        try:
+            reader = await asyncio.to_thread(self.store.open_result, record.id)
+        except ResultLost as exc:
+            await self._lost(exc, context)
+        try:
+            yield service_pb2.GetJobResponse(job=record.to_proto())
+            while True:
+                try:
+                    item = await asyncio.to_thread(reader.next)
+                except ResultLost as exc:
+                    await self._lost(exc, context)
+                if item is None:
+                    return
+                # A GetJobResponse holding a keyframe is just the tag of its `keyframe` field
+                # (2, length-delimited) and the delimited record as it lies in the file.
+                yield _KEYFRAME_TAG + item[0]
+        finally:
+            reader.close()
+
+    async def _lost(self, exc: ResultLost, context) -> None:
+        log.error("job %s: result lost: %s", exc.job_id, exc.problem)
+        await self._store(context, self.store.mark_lost, exc.job_id, exc.problem)
+        await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
 
     async def ListJobs(self, request, context):
         user = await self._user(context)
@@ -138,16 +241,25 @@ class AnimationService(service_grpc.AnimationServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"page_size: {size} is over the limit of {MAX_PAGE}")
         before = None
         if request.page_token:
-            if not request.page_token.isdigit():
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token: not a token from a previous response")
+            if not _PAGE_TOKEN.fullmatch(request.page_token):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    f"page_token: {quoted(request.page_token)} is not a token from a previous response")
             before = int(request.page_token)
+        if len(request.states) > len(jobs_pb2.JobState.values()):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"states: {len(request.states)} entries is over "
+                                                                   f"the limit of {len(jobs_pb2.JobState.values())}")
         owner = user if self.auth.required else None
-        records = self.store.list(owner, request.states, size + 1, before)
+        records = await self._store(context, self.store.list, owner, sorted(set(request.states)), size + 1, before)
         page, more = records[:size], len(records) > size
         return service_pb2.ListJobsResponse(
             jobs=[r.to_proto() for r in page],
             next_page_token=str(page[-1].seq) if more else "",
         )
+
+
+def capped(message: str, limit: int = MAX_DETAILS) -> str:
+    """An error's details, cut to a size any client and proxy passes on."""
+    return message if len(message) <= limit else message[: limit - 20] + f"... ({len(message)} chars)"
 
 
 # -- registration -----------------------------------------------------------------------------

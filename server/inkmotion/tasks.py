@@ -1,8 +1,10 @@
 """The tasks a server offers: how each request is checked and handed to its pipeline.
 
-This is the seam between the contract and the pipelines. `check` looks at a request message alone
-(cheap, before anything is queued); `run` decodes it with the codec, calls the pipeline, and returns
-an `Animation`. Neither knows about gRPC, jobs or threads.
+This is the seam between the contract and the pipelines. `check` takes a request message apart
+before anything is queued: limits, structure, and the decoding itself (SVG read, PNG decoded, line
+art traced), so what is accepted can run; it returns the decoded inputs, which the runner takes
+to the pipeline (nothing is decoded twice). Checks run off the event loop with a time budget
+(`check_with_budget`). Neither knows about gRPC, jobs or threads.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from typing import Callable
 from inkmotion.codec.drawing import Animation, Drawing, Keyframe, Raster
 from inkmotion.codec.proto import drawing_from_proto, keyframe_from_proto
 from inkmotion.errors import InvalidInput
-from inkmotion.limits import Limits, check_drawing, check_keyframe, check_optional, check_prompt, check_range, check_raster, over
+from inkmotion.budget import check_budget, time_budget
+from inkmotion.limits import (
+    INT32, Limits, check_drawing, check_drawing_record, check_keyframe, check_optional, check_prompt, check_range,
+    check_raster, check_result_size, over, quoted,
+)
 from inkmotion.pipelines.base import Progress, ProgressCallback
 from inkmotion.v1 import animation_service_pb2 as service_pb2
 from inkmotion.v1 import tasks_pb2
@@ -23,7 +29,8 @@ from inkmotion.v1 import tasks_pb2
 log = logging.getLogger("inkmotion.tasks")
 
 Request = object  # one of the *Request messages of tasks.proto
-Runner = Callable[[Request, str, ProgressCallback], Animation]
+Inputs = object  # a task's request decoded by its check (InbetweenInputs, ...); `.request` is the message
+Runner = Callable[[Inputs, str, ProgressCallback], Animation]
 
 
 @dataclass
@@ -32,9 +39,11 @@ class TaskSpec:
     name: str  # the CLI's word for it
     field: str  # the oneof field of SubmitJobRequest
     description: str
-    # Model name -> runner(request, device, on_progress) -> Animation. The first is the default.
+    # Model name -> runner(inputs, device, on_progress) -> Animation. The first is the default.
     models: dict[str, Runner] = field(default_factory=dict)
-    check: Callable[[Request, Limits, str], None] | None = None
+    # check(request, limits, field prefix) -> inputs: everything said before the job is queued,
+    # and the request decoded once (so the worker does not decode it again).
+    check: Callable[[Request, Limits, str], Inputs] | None = None
     unavailable_reason: str = ""
     # Builds a runner for a model folder given by path (in-process use; servers take names).
     path_runner: Callable[[str], Runner] | None = None
@@ -54,7 +63,7 @@ class TaskSpec:
             return requested
         if requested not in self.models:
             known = ", ".join(self.models) or "none"
-            raise InvalidInput(field_name, f"unknown model {requested!r} for task {self.name}; available: {known}")
+            raise InvalidInput(field_name, f"unknown model {quoted(requested)} for task {self.name}; available: {known}")
         return requested
 
 
@@ -87,7 +96,7 @@ _UNMATCHED = {
 
 
 def inbetween_frames(request: tasks_pb2.InbetweenRequest) -> int:
-    if request.HasField("frames"):
+    if request.HasField("frames") and request.frames:
         return request.frames
     return request.end.frame - request.start.frame + 1
 
@@ -98,14 +107,36 @@ def _enum(table: dict, value: int, field_name: str) -> str:
     return table[value]
 
 
-def check_inbetween(request: tasks_pb2.InbetweenRequest, limits: Limits, prefix: str) -> None:
+@dataclass
+class InbetweenInputs:
+    """An inbetween request, decoded once at submission."""
+
+    request: tasks_pb2.InbetweenRequest
+    start_key: Keyframe  # as given (a raster key comes back unchanged)
+    end_key: Keyframe
+    start: Drawing  # as strokes: drawings as they are, rasters traced as line art
+    end: Drawing
+    frames: int
+
+
+def _key_drawing(key: Keyframe, field_name: str, limits: Limits) -> Drawing:
+    """A key as strokes: drawings as they are, rasters traced as line art."""
+    if isinstance(key.content, Drawing):
+        return key.content
+    from inkmotion.codec.lineart import trace_lineart
+
+    drawing = trace_lineart(key.content)
+    if not drawing.strokes:
+        raise InvalidInput(field_name, "has no line art to trace: the raster is blank")
+    check_drawing_record(field_name, drawing, limits)
+    return drawing
+
+
+def check_inbetween(request: tasks_pb2.InbetweenRequest, limits: Limits, prefix: str) -> InbetweenInputs:
     for name in ("start", "end"):
-        key = getattr(request, name)
         if not request.HasField(name):
             raise InvalidInput(f"{prefix}.{name}", "is not set: inbetweening needs a start and an end key")
-        check_keyframe(f"{prefix}.{name}", key, limits)
-        if key.WhichOneof("content") == "drawing":  # rasters are decoded when the job runs
-            keyframe_from_proto(key, f"{prefix}.{name}")  # structure: lengths agree, numbers finite
+        check_keyframe(f"{prefix}.{name}", getattr(request, name), limits)
     frames = inbetween_frames(request)
     if frames > limits.max_frames:
         raise over(f"{prefix}.frames", frames, limits.max_frames)
@@ -114,31 +145,35 @@ def check_inbetween(request: tasks_pb2.InbetweenRequest, limits: Limits, prefix:
             f"{prefix}.frames",
             f"{frames} is under the minimum of 2 (set frames, or give the end key a later frame number)",
         )
-    _enum(_EASING, request.easing, f"{prefix}.easing")
+    last = request.start.frame + frames - 1
+    if last > INT32[1]:
+        raise InvalidInput(f"{prefix}.start.frame", f"{request.start.frame} + {frames} frames ends at frame {last}, "
+                                                    f"past the last frame number {INT32[1]}")
+    easing = _enum(_EASING, request.easing, f"{prefix}.easing")
     _enum(_MOTION_PATH, request.motion_path, f"{prefix}.motion_path")
     _enum(_UNMATCHED, request.unmatched, f"{prefix}.unmatched")
-    _enum(_RESULT_FORM, request.result_form, f"{prefix}.result_form")
+    form = _enum(_RESULT_FORM, request.result_form, f"{prefix}.result_form")
+    del easing
+
+    start_key = keyframe_from_proto(request.start, f"{prefix}.start", limits.max_raster_pixels)
+    end_key = keyframe_from_proto(request.end, f"{prefix}.end", limits.max_raster_pixels)
+    check_budget()
+    start = _key_drawing(start_key, f"{prefix}.start.raster", limits)
+    end = _key_drawing(end_key, f"{prefix}.end.raster", limits)
+    raster_out = (form or ("raster" if isinstance(start_key.content, Raster) else "drawing")) == "raster"
+    check_result_size(f"{prefix}.frames", frames, 0 if raster_out else start.point_count + end.point_count,
+                      start.width * start.height if raster_out else 0, limits)
+    return InbetweenInputs(request, start_key, end_key, start, end, frames)
 
 
-def _key_drawing(key: Keyframe) -> Drawing:
-    """A key as strokes: drawings as they are, rasters traced as line art."""
-    if isinstance(key.content, Drawing):
-        return key.content
-    from inkmotion.codec.lineart import trace_lineart
-
-    return trace_lineart(key.content)
-
-
-def run_inbetween(request: tasks_pb2.InbetweenRequest, device: str, on_progress: ProgressCallback) -> Animation:
+def run_inbetween(inputs: InbetweenInputs, device: str, on_progress: ProgressCallback) -> Animation:
     from inkmotion.pipelines.inbetween import inbetween
 
-    start_key = keyframe_from_proto(request.start, "inbetween.start")
-    end_key = keyframe_from_proto(request.end, "inbetween.end")
-    start, end = _key_drawing(start_key), _key_drawing(end_key)
+    request, start, end = inputs.request, inputs.start, inputs.end
     drawings = inbetween(
         start,
         end,
-        inbetween_frames(request),
+        inputs.frames,
         easing=_EASING[request.easing],
         motion_path=_MOTION_PATH[request.motion_path],
         unmatched=_UNMATCHED[request.unmatched],
@@ -146,14 +181,14 @@ def run_inbetween(request: tasks_pb2.InbetweenRequest, device: str, on_progress:
     )
     first = request.start.frame
     keys = [Keyframe(first + i, d) for i, d in enumerate(drawings)]
-    form = _RESULT_FORM[request.result_form] or ("raster" if isinstance(start_key.content, Raster) else "drawing")
+    form = _RESULT_FORM[request.result_form] or ("raster" if isinstance(inputs.start_key.content, Raster) else "drawing")
     if form == "raster":
         from inkmotion.codec.lineart import paint_lineart
 
         size = (start.width, start.height)
         for i, key in enumerate(keys):
             # Raster keys come out as they went in; the frames between are painted line art.
-            given = start_key.content if i == 0 else end_key.content if i == len(keys) - 1 else None
+            given = inputs.start_key.content if i == 0 else inputs.end_key.content if i == len(keys) - 1 else None
             same_size = isinstance(given, Raster) and (given.width, given.height) == size
             key.content = given if same_size else paint_lineart(key.content, *size)
     return Animation(start.width, start.height, keys, fps=24.0, layer=start.layer or "Inbetween")
@@ -166,48 +201,50 @@ def run_inbetween(request: tasks_pb2.InbetweenRequest, device: str, on_progress:
 MAX_SVG_BYTES = 16 * 1024 * 1024
 
 
-def _text_sketch(request: tasks_pb2.TextMotionRequest, prefix: str) -> Drawing:
-    """The sketch as strokes, whichever form it came in: strokes as they are, SVG read, a raster
-    of line art traced. Errors name the field."""
-    form = request.WhichOneof("sketch_form")
-    field_name = f"{prefix}.{form}"
-    if form == "sketch":
-        return drawing_from_proto(request.sketch, field_name)
-    if form == "sketch_svg":
-        from inkmotion.codec.svg import read_svg
+@dataclass
+class TextMotionInputs:
+    """A text-motion request, decoded once at submission."""
 
-        try:
-            return read_svg(request.sketch_svg.encode("utf-8"))
-        except InvalidInput as exc:
-            raise InvalidInput(field_name, exc.problem) from None
-    from inkmotion.codec.lineart import trace_lineart
-    from inkmotion.codec.proto import raster_from_proto
-
-    return trace_lineart(raster_from_proto(request.sketch_raster, field_name))
+    request: tasks_pb2.TextMotionRequest
+    sketch: Drawing  # whichever form it came in: strokes, SVG read, raster traced
+    config: object  # the pipeline's LiveSketchConfig
+    raster_out: bool
 
 
-def _check_text_sketch(request: tasks_pb2.TextMotionRequest, limits: Limits, prefix: str) -> None:
-    """Sizes and structure of the sketch, before it is queued (rasters are traced when it runs)."""
+def _text_sketch(request: tasks_pb2.TextMotionRequest, limits: Limits, prefix: str) -> Drawing:
+    """The sketch as strokes, within the limits, whichever form it came in: strokes as they are,
+    SVG read, a raster of line art traced. Errors name the field."""
     form = request.WhichOneof("sketch_form")
     if form is None:
         raise InvalidInput(f"{prefix}.sketch", "is not set: give the sketch to animate (strokes, SVG or a raster)")
     field_name = f"{prefix}.{form}"
     if form == "sketch":
         check_drawing(field_name, request.sketch, limits)
-        _text_sketch(request, prefix)
-    elif form == "sketch_svg":
+        return drawing_from_proto(request.sketch, field_name)
+    if form == "sketch_svg":
         size = len(request.sketch_svg.encode("utf-8"))
         if size > MAX_SVG_BYTES:
             raise over(field_name, f"{size} bytes", f"{MAX_SVG_BYTES} bytes")
-        from inkmotion.codec.proto import drawing_to_proto
+        from inkmotion.codec.svg import read_svg
 
-        check_drawing(field_name, drawing_to_proto(_text_sketch(request, prefix)), limits)
+        try:
+            sketch = read_svg(request.sketch_svg.encode("utf-8"), max_canvas=limits.max_canvas_size)
+        except InvalidInput as exc:  # "svg.width: ..." -> "text_motion.sketch_svg.width: ..."
+            where = field_name + exc.field[3:] if exc.field.startswith("svg.") else field_name
+            raise InvalidInput(where, exc.problem) from None
     else:
+        from inkmotion.codec.lineart import trace_lineart
+        from inkmotion.codec.proto import raster_from_proto
+
         check_raster(field_name, request.sketch_raster, limits)
+        sketch = trace_lineart(raster_from_proto(request.sketch_raster, field_name, limits.max_raster_pixels))
+        if not sketch.strokes:
+            raise InvalidInput(field_name, "has no line art to trace: the raster is blank")
+    check_drawing_record(field_name, sketch, limits)
+    return sketch
 
 
-def check_text_motion(request: tasks_pb2.TextMotionRequest, limits: Limits, prefix: str) -> None:
-    _check_text_sketch(request, limits, prefix)
+def check_text_motion(request: tasks_pb2.TextMotionRequest, limits: Limits, prefix: str) -> TextMotionInputs:
     check_prompt(f"{prefix}.prompt", request.prompt, limits)
     check_optional(request, "frames", 2, limits.max_frames, prefix)
     check_optional(request, "steps", 1, limits.max_steps, prefix)
@@ -217,24 +254,30 @@ def check_text_motion(request: tasks_pb2.TextMotionRequest, limits: Limits, pref
     check_optional(request, "motion_strength", 0, 10, prefix)
     if request.HasField("local_motion") and request.HasField("global_motion") and not (request.local_motion or request.global_motion):
         raise InvalidInput(f"{prefix}.local_motion", "both the local and the global path are off: nothing would move")
-    _enum(_RESULT_FORM, request.result_form, f"{prefix}.result_form")
+    form = _enum(_RESULT_FORM, request.result_form, f"{prefix}.result_form")
+    from inkmotion.pipelines.live_sketch import config_from_request
+
+    sketch = _text_sketch(request, limits, prefix)
+    config = config_from_request(request)
+    raster_out = form == "raster" or (not form and request.WhichOneof("sketch_form") == "sketch_raster")
+    check_result_size(f"{prefix}.frames", config.frames, 0 if raster_out else sketch.point_count,
+                      sketch.width * sketch.height if raster_out else 0, limits)
+    return TextMotionInputs(request, sketch, config, raster_out)
 
 
 def text_motion_runner(model: str) -> Runner:
     """A runner for a registered model name, or (in-process only) a model folder."""
 
-    def run(request: tasks_pb2.TextMotionRequest, device: str, on_progress: ProgressCallback) -> Animation:
+    def run(inputs: TextMotionInputs, device: str, on_progress: ProgressCallback) -> Animation:
         from inkmotion import models
-        from inkmotion.pipelines.live_sketch import LiveSketchPipeline, config_from_request
+        from inkmotion.pipelines.live_sketch import LiveSketchPipeline
 
-        sketch = _text_sketch(request, "text_motion")
+        request, sketch = inputs.request, inputs.sketch
         on_progress(Progress(0, 0, f"loading model {model}"))  # step 0: a phase, before the steps
         t2v = models.CACHE.get(models.resolve(model), device, offload=models.offload_requested())
         pipeline = LiveSketchPipeline.from_model(t2v)
-        frames = pipeline(sketch, request.prompt, config_from_request(request), on_progress)
-        raster_out = _RESULT_FORM[request.result_form] == "raster" or (
-            not _RESULT_FORM[request.result_form] and request.WhichOneof("sketch_form") == "sketch_raster")
-        if raster_out:
+        frames = pipeline(sketch, request.prompt, inputs.config, on_progress)
+        if inputs.raster_out:
             from inkmotion.codec.lineart import paint_lineart
 
             frames = [paint_lineart(d) for d in frames]
@@ -262,15 +305,20 @@ def _registered(task: str, runner: Callable[[str], Runner]) -> dict[str, Runner]
 # Raster text motion: FlipSketch on the text-to-video prior with a sketch LoRA
 
 
-def check_raster_text_motion(request: tasks_pb2.RasterTextMotionRequest, limits: Limits, prefix: str) -> None:
+@dataclass
+class RasterTextMotionInputs:
+    """A FlipSketch request, decoded once at submission."""
+
+    request: tasks_pb2.RasterTextMotionRequest
+    sketch: Raster  # strokes are painted as black line art on white
+    config: object  # the pipeline's FlipSketchConfig
+    strokes_in: bool
+
+
+def check_raster_text_motion(request: tasks_pb2.RasterTextMotionRequest, limits: Limits, prefix: str) -> RasterTextMotionInputs:
     form = request.WhichOneof("sketch_form")
     if form is None:
         raise InvalidInput(f"{prefix}.sketch", "is not set: give the raster sketch to animate (or strokes)")
-    if form == "sketch":
-        check_raster(f"{prefix}.sketch", request.sketch, limits)
-    else:
-        check_drawing(f"{prefix}.sketch_drawing", request.sketch_drawing, limits)
-        drawing_from_proto(request.sketch_drawing, f"{prefix}.sketch_drawing")
     check_prompt(f"{prefix}.prompt", request.prompt, limits)
     check_optional(request, "frames", 2, limits.max_frames, prefix)
     check_optional(request, "steps", 1, min(limits.max_steps, 1000), prefix)
@@ -278,36 +326,46 @@ def check_raster_text_motion(request: tasks_pb2.RasterTextMotionRequest, limits:
     check_optional(request, "guidance", 0, 50, prefix)
     check_optional(request, "samples", 1, 16, prefix)
     check_optional(request, "preview_every", 0, limits.max_steps, prefix)
-    if request.HasField("composition_weight") and not 0 <= request.composition_weight <= 1:
+    if request.HasField("composition_weight") and not 0 <= request.composition_weight <= 1:  # NaN too
         raise InvalidInput(f"{prefix}.composition_weight", f"{request.composition_weight:g} is outside [0, 1]")
-    _enum(_RESULT_FORM, request.result_form, f"{prefix}.result_form")
+    result_form = _enum(_RESULT_FORM, request.result_form, f"{prefix}.result_form")
+    from inkmotion.codec.proto import raster_from_proto
+    from inkmotion.pipelines.flipsketch import config_from_request
+
+    if form == "sketch":
+        check_raster(f"{prefix}.sketch", request.sketch, limits)
+        sketch = raster_from_proto(request.sketch, f"{prefix}.sketch", limits.max_raster_pixels)
+    else:
+        from inkmotion.codec.preview import render_drawing
+
+        check_drawing(f"{prefix}.sketch_drawing", request.sketch_drawing, limits)
+        sketch = render_drawing(drawing_from_proto(request.sketch_drawing, f"{prefix}.sketch_drawing"))
+    config = config_from_request(request)
+    strokes_in = form == "sketch_drawing"
+    drawing_out = (result_form or ("drawing" if strokes_in else "raster")) == "drawing"
+    # Traced frames hold at most a point per ink pixel; painted frames are the sketch's canvas.
+    check_result_size(f"{prefix}.frames", config.frames, 0, 0 if drawing_out else sketch.width * sketch.height, limits)
+    return RasterTextMotionInputs(request, sketch, config, strokes_in)
 
 
 def raster_text_motion_runner(model: str) -> Runner:
     """A runner for a registered model name, or (in-process only) a model folder."""
 
-    def run(request: tasks_pb2.RasterTextMotionRequest, device: str, on_progress: ProgressCallback) -> Animation:
+    def run(inputs: RasterTextMotionInputs, device: str, on_progress: ProgressCallback) -> Animation:
         from inkmotion import models
-        from inkmotion.codec.proto import raster_from_proto
         from inkmotion.errors import ModelUnavailable
-        from inkmotion.pipelines.flipsketch import FlipSketchPipeline, config_from_request
+        from inkmotion.pipelines.flipsketch import FlipSketchPipeline
 
+        request, sketch = inputs.request, inputs.sketch
         spec = models.resolve(model)
         if models.needs_lora(spec, "raster"):
             raise ModelUnavailable(models.missing_lora_message(spec))
-        strokes_in = request.WhichOneof("sketch_form") == "sketch_drawing"
-        if strokes_in:  # painted as black line art on white
-            from inkmotion.codec.preview import render_drawing
-
-            sketch = render_drawing(drawing_from_proto(request.sketch_drawing, "raster_text_motion.sketch_drawing"))
-        else:
-            sketch = raster_from_proto(request.sketch, "raster_text_motion.sketch")
         on_progress(Progress(0, 0, f"loading model {model}"))  # step 0: a phase, before the steps
         t2v = models.CACHE.get(spec, device, offload=models.offload_requested())
         clip_model, clip_processor = models.load_clip(spec.clip, device) if spec.clip else (None, None)
         pipeline = FlipSketchPipeline.from_model(t2v, clip_model=clip_model, clip_processor=clip_processor)
-        frames = pipeline(sketch, request.prompt, config_from_request(request), on_progress)
-        form = _RESULT_FORM[request.result_form] or ("drawing" if strokes_in else "raster")
+        frames = pipeline(sketch, request.prompt, inputs.config, on_progress)
+        form = _RESULT_FORM[request.result_form] or ("drawing" if inputs.strokes_in else "raster")
         if form == "drawing":  # traced back into strokes, for Grease Pencil
             from inkmotion.codec.lineart import trace_lineart
 
@@ -373,15 +431,21 @@ def model_info(spec: TaskSpec, name: str) -> tuple[str, str, bool]:
     return model.description or spec.description, model.where, available
 
 
+MAX_REQUEST_ID = 128
+
+
 class TaskUnavailable(Exception):
     """The server knows the task but cannot run it (answered as UNIMPLEMENTED)."""
 
 
 @dataclass
 class Checked:
+    """A submission as checked: its task, model and decoded inputs (what the runner gets)."""
+
     spec: TaskSpec
     request: Request
     model: str
+    inputs: object = None
 
 
 def check_submission(submission: service_pb2.SubmitJobRequest, limits: Limits, *, allow_model_paths: bool = False) -> Checked:
@@ -393,18 +457,26 @@ def check_submission(submission: service_pb2.SubmitJobRequest, limits: Limits, *
     spec = BY_FIELD[which]
     request = getattr(submission, which)
     check_range("priority", submission.priority, -10, 10)
+    if len(submission.request_id) > MAX_REQUEST_ID:
+        raise over("request_id", f"{len(submission.request_id)} characters", f"{MAX_REQUEST_ID} characters")
     if len(submission.label) > 200:
         raise over("label", f"{len(submission.label)} characters", "200 characters")
     if not spec.available:
         raise TaskUnavailable(f"task {spec.name!r} is not available on this server: {spec.unavailable_reason}")
     model = spec.resolve_model(request.model, f"{which}.model", allow_model_paths)
-    spec.check(request, limits, which)
-    return Checked(spec, request, model)
+    inputs = spec.check(request, limits, which)
+    return Checked(spec, request, model, inputs)
+
+
+def check_with_budget(submission: service_pb2.SubmitJobRequest, limits: Limits, seconds: float) -> Checked:
+    """check_submission, giving up with InvalidInput once `seconds` are spent (off the loop)."""
+    with time_budget(seconds, "request"):
+        return check_submission(submission, limits)
 
 
 def run_submission(checked: Checked, device: str, on_progress: ProgressCallback) -> Animation:
     runner = checked.spec.models.get(checked.model) or checked.spec.path_runner(checked.model)
-    return runner(checked.request, device, on_progress)
+    return runner(checked.inputs, device, on_progress)
 
 
 def load_plugins(modules: list[str]) -> None:

@@ -8,10 +8,12 @@ else (queue, store, events, cancellation) is the real server.
 import os
 import time
 
+from inkmotion.pipelines.base import Progress
 from inkmotion.tasks import run_inbetween
 from inkmotion.v1 import tasks_pb2
 
 STEP_SECONDS = float(os.environ.get("INKMOTION_TEST_STEP_SECONDS", "0.1"))
+STUCK_SECONDS = 300.0
 
 
 def register(tasks: dict) -> None:
@@ -22,4 +24,11 @@ def register(tasks: dict) -> None:
 
         return run_inbetween(request, device, paced)
 
+    def run_stuck(request, device, on_progress):
+        """One step that takes minutes and never reports progress (a long kernel, a hung read)."""
+        on_progress(Progress(0, 0, "stuck in one long step"))
+        time.sleep(STUCK_SECONDS)
+        return run_inbetween(request, device, on_progress)
+
     tasks[tasks_pb2.TASK_INBETWEEN].models["test-slow"] = run_slow
+    tasks[tasks_pb2.TASK_INBETWEEN].models["test-stuck"] = run_stuck

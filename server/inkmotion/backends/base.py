@@ -8,15 +8,25 @@ from inkmotion.v1 import animation_service_pb2 as service_pb2
 
 
 class Backend(abc.ABC):
-    """Runs jobs that are already in the job store as QUEUED, and reports through the event hub."""
+    """Runs jobs that are already in the job store as QUEUED, and reports through the event hub.
+    The backend owns the queue's order (fair share across users)."""
 
     @abc.abstractmethod
     async def start(self) -> None:
         """Recover jobs left over from a previous run and start taking work."""
 
     @abc.abstractmethod
-    def notify_queued(self, job_id: str) -> None:
-        """A new job was stored as QUEUED."""
+    def notify_queued(self, record, checked=None) -> None:
+        """A new job was stored as QUEUED (`record`, a JobRecord). `checked` is its request as
+        checked and decoded at submission (tasks.Checked), so it need not be decoded again."""
+
+    @abc.abstractmethod
+    def queue_position(self, job_id: str) -> int:
+        """Jobs that start before this queued one (0: next)."""
+
+    @abc.abstractmethod
+    def queued_count(self, owner: str) -> int:
+        """How many of this user's jobs are waiting."""
 
     @abc.abstractmethod
     def cancel(self, job_id: str) -> None:
@@ -25,7 +35,8 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def drain(self, timeout: float) -> None:
         """Take no more jobs; let running ones finish for up to `timeout` seconds, then stop them
-        and mark them interrupted. Queued jobs stay queued for the next start."""
+        and put them back in the queue (or mark them interrupted once out of attempts). Returns
+        within `timeout` plus a few seconds even if a step never ends."""
 
     @abc.abstractmethod
     def devices(self) -> list[service_pb2.DeviceInfo]:

@@ -1,30 +1,39 @@
 """The embedded backend: one worker per device in this process, each running one job at a time.
 
-The queue is the job store itself (queued jobs ordered by priority, then arrival), so what is
-queued survives a restart without a second copy to keep in step. Pipelines run on a thread per
-device; their progress callback is where cancellation takes effect, so a job stops within one step.
+The job store holds what is queued (it survives a restart); the fair queue (`inkmotion.scheduling`)
+holds the order. Pipelines run on a daemon thread per device; their progress callback is where
+cancellation takes effect, so a job stops within one step. A step that never ends does not hold
+up a shutdown: the job goes back in the queue and the process leaves the thread behind.
+
+A job checked at submission is handed to its worker decoded (`tasks.Checked`); only jobs from
+before a restart are decoded again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import OrderedDict
 
 from inkmotion import tasks
 from inkmotion.codec.proto import animation_info, keyframe_to_proto
 from inkmotion.errors import Cancelled, InvalidInput, ModelUnavailable
 from inkmotion.events import EventHub, make_event, snapshot_event
-from inkmotion.jobs import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, JobStore
+from inkmotion.jobs import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, JobStore, StoreFailure
 from inkmotion.limits import Limits
 from inkmotion.pipelines.base import Progress
 from inkmotion.backends.base import Backend
+from inkmotion.scheduling import FairQueue
 from inkmotion.v1 import animation_service_pb2 as service_pb2
 from inkmotion.v1 import jobs_pb2
 
 log = logging.getLogger("inkmotion.worker")
+
+HANDOFF_SIZE = 32  # decoded submissions kept for their workers; older ones are decoded again
+STOP_GRACE = 3.0  # seconds a cancelled step gets to end at shutdown before it is left behind
 
 
 class _Running:
@@ -32,10 +41,48 @@ class _Running:
         self.job_id = job_id
         self.device = device
         self.cancel = threading.Event()
-        self.shutdown = False  # cancelled by a drain, not by a user: the job ends INTERRUPTED
+        self.shutdown = False  # cancelled by a drain, not by a user: the job goes back in the queue
         self.last_saved = 0.0
         self.last_event = 0.0
         self.job: jobs_pb2.Job | None = None  # as it was when it started; progress events update a copy
+
+
+class DeviceThread:
+    """One daemon thread running calls in order; `run` awaits a call's result on the loop.
+
+    Daemon, unlike a ThreadPoolExecutor's workers (which the interpreter joins at exit): a
+    pipeline stuck inside one long step cannot keep the process alive after a shutdown."""
+
+    def __init__(self, name: str):
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self.busy = False
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    async def run(self, fn, *args):
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._calls.put((fn, args, future, loop))
+        return await future
+
+    def _serve(self) -> None:
+        while (call := self._calls.get()) is not None:
+            fn, args, future, loop = call
+            self.busy = True
+            try:
+                outcome, value = "result", fn(*args)
+            except BaseException as exc:  # handed to the awaiting coroutine
+                outcome, value = "exception", exc
+            self.busy = False
+            loop.call_soon_threadsafe(_settle, future, outcome, value)
+
+    def stop(self) -> None:
+        self._calls.put(None)
+
+
+def _settle(future: asyncio.Future, outcome: str, value) -> None:
+    if not future.done():
+        getattr(future, f"set_{outcome}")(value)
 
 
 class LocalBackend(Backend):
@@ -49,6 +96,7 @@ class LocalBackend(Backend):
         max_attempts: int = 2,
         progress_save_interval: float = 0.5,
         progress_event_interval: float = 0.05,
+        position_interval: float = 0.25,
     ):
         self.store = store
         self.hub = hub
@@ -57,11 +105,16 @@ class LocalBackend(Backend):
         self.max_attempts = max_attempts
         self.progress_save_interval = progress_save_interval
         self.progress_event_interval = progress_event_interval
+        self.position_interval = position_interval
+        self.queue = FairQueue()
         self._wake = asyncio.Event()
+        self._positions_moved = asyncio.Event()
+        self._sent_positions: dict[str, int] = {}
         self._draining = False
         self._running: dict[str, _Running] = {}
+        self._handoff: OrderedDict[str, tasks.Checked] = OrderedDict()
         self._workers: list[asyncio.Task] = []
-        self._executors = {d: ThreadPoolExecutor(1, thread_name_prefix=f"inkmotion-{d}") for d in devices}
+        self._threads = {d: DeviceThread(f"inkmotion-{d}") for d in devices}
 
     # -- Backend ------------------------------------------------------------------------------
 
@@ -71,14 +124,28 @@ class LocalBackend(Backend):
             log.warning("job %s: re-queued after the server stopped while it ran", job_id)
         for job_id in interrupted:
             log.warning("job %s: interrupted (the server stopped during its last allowed attempt)", job_id)
-        queued = len(self.store.queued())
-        if queued:
-            log.info("%d queued job(s) from before the restart", queued)
+        self.queue = FairQueue.load(self.store)
+        if len(self.queue):
+            log.info("%d queued job(s) from before the restart", len(self.queue))
         self._workers = [asyncio.create_task(self._worker(d), name=f"worker-{d}") for d in self.device_names]
+        self._workers.append(asyncio.create_task(self._position_publisher(), name="queue-positions"))
         self._wake.set()
 
-    def notify_queued(self, job_id: str) -> None:
+    def notify_queued(self, record, checked=None) -> None:
+        self.queue.add(record.id, record.owner, record.priority, record.seq)
+        if checked is not None:
+            self._handoff[record.id] = checked
+            while len(self._handoff) > HANDOFF_SIZE:
+                self._handoff.popitem(last=False)
+        self._positions_moved.set()
         self._wake.set()
+
+    def queue_position(self, job_id: str) -> int:
+        position = self.queue.position(job_id)
+        return 0 if position is None else position
+
+    def queued_count(self, owner: str) -> int:
+        return self.queue.count(owner)
 
     def cancel(self, job_id: str) -> None:
         running = self._running.get(job_id)
@@ -88,8 +155,10 @@ class LocalBackend(Backend):
             return
         if self.store.finish(job_id, CANCELLED, from_states=(QUEUED,)):
             log.info("job %s: cancelled while queued", job_id)
+            self.queue.remove(job_id)
+            self._handoff.pop(job_id, None)
             self._publish_state(job_id)
-            self._publish_positions()
+            self._positions_moved.set()
 
     async def drain(self, timeout: float) -> None:
         self._draining = True
@@ -102,16 +171,20 @@ class LocalBackend(Backend):
         for running in list(self._running.values()):
             running.shutdown = True
             running.cancel.set()
-        grace = time.monotonic() + 5.0  # one step should end well within this
+        grace = time.monotonic() + STOP_GRACE  # a step with a progress callback ends well within this
         while self._running and time.monotonic() < grace:
             await asyncio.sleep(0.05)
-        for job_id in list(self._running):  # a step that will not end: record it and move on
-            self.store.finish(job_id, INTERRUPTED, error="the server shut down while the job ran", from_states=(RUNNING,))
-            log.warning("job %s: marked interrupted at shutdown", job_id)
+        for job_id, running in list(self._running.items()):  # a step that will not end: leave it
+            self._stopped_by_shutdown(job_id)
+            log.warning("job %s: its step did not end within %.0f s of the shutdown; left behind", job_id, STOP_GRACE)
         for worker in self._workers:
             worker.cancel()
-        for executor in self._executors.values():
-            executor.shutdown(wait=False, cancel_futures=True)
+        for thread in self._threads.values():
+            thread.stop()
+
+    def stuck(self) -> bool:
+        """Whether a device thread is still inside a job (after a drain: one that never ended)."""
+        return any(thread.busy for thread in self._threads.values())
 
     def devices(self) -> list[service_pb2.DeviceInfo]:
         from inkmotion.devices import describe
@@ -121,7 +194,6 @@ class LocalBackend(Backend):
     # -- the workers --------------------------------------------------------------------------
 
     async def _worker(self, device: str) -> None:
-        loop = asyncio.get_running_loop()
         while not self._draining:
             job = self._claim(device)
             if job is None:
@@ -132,29 +204,56 @@ class LocalBackend(Backend):
             self._running[job.id] = running
             log.info("job %s: started on %s (%s, attempt %d)", job.id, device, tasks.TASKS[job.task].name, job.attempts)
             self._publish_state(job.id)
-            self._publish_positions()
+            self._positions_moved.set()
+            checked = self._handoff.pop(job.id, None)
             try:
-                await loop.run_in_executor(self._executors[device], self._run, running)
+                await self._threads[device].run(self._run, running, checked)
+            except asyncio.CancelledError:  # the drain gave up on this job's step
+                raise
             except Exception:  # _run records its own failures; this is a bug in the worker itself
                 log.exception("job %s: worker error", job.id)
-                self.store.finish(job.id, FAILED, error="internal error in the worker", from_states=(RUNNING,))
+                self._finish(job.id, FAILED, error="internal error in the worker")
             finally:
-                del self._running[job.id]
+                self._running.pop(job.id, None)
             self._publish_state(job.id)
 
     def _claim(self, device: str):
-        for job in self.store.queued():
-            if self.store.mark_running(job.id, device):
-                return self.store.get(job.id)
+        for job_id in list(self.queue.order()):
+            self.queue.started(job_id)
+            if self.store.mark_running(job_id, device):
+                return self.store.get(job_id)
+            self._handoff.pop(job_id, None)  # cancelled or gone meanwhile
         return None
 
-    def _run(self, running: _Running) -> None:
-        """On the device's thread: check, run, store. Every outcome lands in the store."""
+    def _finish(self, job_id: str, state: int, error: str = "") -> None:
+        try:
+            self.store.finish(job_id, state, error=error, from_states=(RUNNING,))
+        except StoreFailure:
+            pass  # already reported: health says NOT_SERVING
+
+    def _stopped_by_shutdown(self, job_id: str) -> None:
+        """A running job the shutdown stopped: back in the queue while it has attempts left."""
+        job = self.store.get(job_id)
+        if job is None or job.state != RUNNING:
+            return
+        if job.attempts < self.max_attempts:
+            self.store.requeue(job_id, f"re-queued: the server shut down during attempt {job.attempts}")
+            log.warning("job %s: interrupted by the shutdown; re-queued for the next start", job_id)
+        else:
+            self.store.finish(job_id, INTERRUPTED, from_states=(RUNNING,),
+                              error=f"the server shut down while the job ran ({job.attempts} attempts)")
+            log.warning("job %s: interrupted by the shutdown (its last allowed attempt)", job_id)
+        self._publish_state(job_id)
+
+    def _run(self, running: _Running, checked: tasks.Checked | None) -> None:
+        """On the device's thread: decode (if not handed over), run, store. Every outcome lands
+        in the store."""
         job_id = running.job_id
         started = time.perf_counter()
         try:
-            request = service_pb2.SubmitJobRequest.FromString(self.store.request(job_id))
-            checked = tasks.check_submission(request, self.limits)
+            if checked is None:  # queued before a restart: decode it again
+                request = service_pb2.SubmitJobRequest.FromString(self.store.request(job_id))
+                checked = tasks.check_submission(request, self.limits)
             running.job = self.store.get(job_id).to_proto()
             piped = time.perf_counter()
             animation = tasks.run_submission(checked, running.device, lambda p: self._on_progress(running, p))
@@ -168,16 +267,17 @@ class LocalBackend(Backend):
                          job_id, len(keyframes), time.perf_counter() - started, piped)
         except Cancelled:
             if running.shutdown:
-                self.store.finish(job_id, INTERRUPTED, error="the server shut down while the job ran", from_states=(RUNNING,))
-                log.warning("job %s: interrupted by shutdown", job_id)
+                self._stopped_by_shutdown(job_id)
             else:
-                self.store.finish(job_id, CANCELLED, from_states=(RUNNING,))
+                self._finish(job_id, CANCELLED)
                 log.info("job %s: cancelled", job_id)
+        except StoreFailure as exc:
+            log.error("job %s: the job store failed: %s", job_id, exc)
         except (InvalidInput, ModelUnavailable) as exc:
-            self.store.finish(job_id, FAILED, error=str(exc), from_states=(RUNNING,))
+            self._finish(job_id, FAILED, error=str(exc))
             log.warning("job %s: failed: %s", job_id, exc)
         except Exception as exc:
-            self.store.finish(job_id, FAILED, error=f"{type(exc).__name__}: {exc}", from_states=(RUNNING,))
+            self._finish(job_id, FAILED, error=f"{type(exc).__name__}: {exc}")
             log.exception("job %s: failed", job_id)
 
     def _on_progress(self, running: _Running, progress: Progress) -> None:
@@ -185,14 +285,15 @@ class LocalBackend(Backend):
             raise Cancelled()
         fraction = progress.step / progress.total if progress.total else 0.0
         now = time.monotonic()
-        if now - running.last_saved >= self.progress_save_interval or progress.step == progress.total:
+        phase = progress.total == 0  # "loading model...": always said
+        last = progress.step == progress.total
+        if phase or last or now - running.last_saved >= self.progress_save_interval:
             self.store.set_progress(running.job_id, fraction, progress.step, progress.total, progress.message)
             running.last_saved = now
-        # Watchers hear at most ~20 progress events a second (and always the last step and any
-        # preview): a fast job would otherwise spend its time telling people about itself.
-        last = progress.step == progress.total
+        # Watchers hear at most ~20 progress events a second (and always phases, the last step
+        # and any preview): a fast job would otherwise spend its time telling people about itself.
         if self.hub.watcher_count(running.job_id) == 0 or (
-            now - running.last_event < self.progress_event_interval and not last and progress.preview is None
+            now - running.last_event < self.progress_event_interval and not (last or phase) and progress.preview is None
         ):
             return
         running.last_event = now
@@ -207,12 +308,36 @@ class LocalBackend(Backend):
     # -- events -------------------------------------------------------------------------------
 
     def _publish_state(self, job_id: str) -> None:
-        if self.hub.watcher_count(job_id):
-            self.hub.publish(job_id, snapshot_event(self.store, self.store.get(job_id)))
-
-    def _publish_positions(self) -> None:
-        """Queue positions moved: tell the watchers of queued jobs."""
-        for job_id in self.hub.watched():
+        if not self.hub.watcher_count(job_id):
+            return
+        try:
             record = self.store.get(job_id)
-            if record is not None and record.state == QUEUED:
-                self.hub.publish(job_id, snapshot_event(self.store, record))
+        except StoreFailure:
+            return
+        if record is None:
+            return
+        # From the loop or a device thread alike: published (and the queue position read) on the loop.
+        self.hub.call_soon(lambda: self.hub.publish(job_id, snapshot_event(record, self.queue_position(job_id))))
+
+    async def _position_publisher(self) -> None:
+        """Queue positions, coalesced: however many jobs start, arrive or leave in a moment, each
+        watcher of a queued job hears its new position at most once per `position_interval`, and
+        only when it changed. One pass of the fair queue serves every watcher."""
+        while True:
+            await self._positions_moved.wait()
+            self._positions_moved.clear()
+            sent, self._sent_positions = self._sent_positions, {}
+            for job_id in self.hub.watched():
+                position = self.queue.position(job_id)
+                if position is None:
+                    continue
+                self._sent_positions[job_id] = position
+                if sent.get(job_id) == position:
+                    continue
+                try:
+                    record = self.store.get(job_id)
+                except StoreFailure:
+                    break
+                if record is not None and record.state == QUEUED:
+                    self.hub.publish(job_id, snapshot_event(record, position))
+            await asyncio.sleep(self.position_interval)

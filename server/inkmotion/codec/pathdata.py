@@ -153,7 +153,8 @@ def parse_path_data(d: str, matrix: tuple[float, ...] | None = None) -> list[tup
         points = np.array(numbers, np.float64).reshape(-1, 2)
         if matrix is not None:
             ma, mb, mc, md, me, mf = matrix
-            points = points @ np.array([[ma, mb], [mc, md]]) + (me, mf)
+            with np.errstate(over="ignore", invalid="ignore"):  # out-of-range results are refused later
+                points = points @ np.array([[ma, mb], [mc, md]]) + (me, mf)
         out.append((points, was_closed))
     return out
 

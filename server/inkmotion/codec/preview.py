@@ -275,7 +275,9 @@ class _Ink:
         x0, y0, x1, y1 = (int(v) for v in self.boxes[i])
         start, end = self.offsets[i], self.offsets[i + 1]
         alpha = self.ink[start:end].reshape(y1 - y0, x1 - x0)
-        rgb = self.tint[:, start:end].reshape(3, y1 - y0, x1 - x0) if self.tinted[i] else self.solid[i]
+        # A tinted stroke with no piece on the canvas has no tint (and no ink): its solid colour.
+        tinted = self.tinted[i] and self.tint is not None
+        rgb = self.tint[:, start:end].reshape(3, y1 - y0, x1 - x0) if tinted else self.solid[i]
         _over(canvas, (x0, y0, x1, y1), rgb, alpha)
 
 

@@ -14,9 +14,11 @@ import numpy as np
 
 from inkmotion.codec.drawing import BLACK, Animation, Drawing, Keyframe, Raster, Stroke
 from inkmotion.errors import InvalidInput
+from inkmotion.limits import MAX_COORDINATE
 from inkmotion.v1 import drawing_pb2
 
 _F32 = np.dtype("<f4")
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: length 0, type, CRC
 
 
 def _column(arrays: list) -> bytes:
@@ -60,6 +62,13 @@ def _segments(stroke: Stroke) -> int:
     return n // 3 if stroke.cyclic else (n - 1) // 3
 
 
+def _check_unit(arr: np.ndarray, field: str) -> None:
+    """Opacities and colour channels lie in [0, 1]."""
+    bad = np.flatnonzero((arr < 0) | (arr > 1))
+    if len(bad):
+        raise InvalidInput(field, f"value {float(arr.flat[bad[0]]):g} at index {int(bad[0])} is outside [0, 1]")
+
+
 def _array(data: bytes, field: str, rows: int, width: int, default: float | None) -> np.ndarray:
     if not data:
         if default is None:
@@ -93,8 +102,16 @@ def drawing_from_proto(msg: drawing_pb2.Drawing, field: str = "drawing") -> Draw
     point_colors = _array(msg.point_colors, f"{field}.point_colors", n_points, 4, 0.0) if msg.point_colors else None
     stroke_colors = _array(msg.stroke_colors, f"{field}.stroke_colors", n_strokes, 4, None) if msg.stroke_colors else None
     fills = _array(msg.fill_colors, f"{field}.fill_colors", n_strokes, 4, None) if msg.fill_colors else None
-    if (radii < 0).any():
-        raise InvalidInput(f"{field}.radii", "has negative values")
+    far = np.flatnonzero(np.abs(positions) > MAX_COORDINATE)
+    if len(far):
+        raise InvalidInput(f"{field}.positions", f"{float(positions.flat[far[0]]):g} at index {int(far[0])} is "
+                                                 f"outside +-{MAX_COORDINATE:g} px")
+    if (radii < 0).any() or (radii > MAX_COORDINATE).any():
+        raise InvalidInput(f"{field}.radii", f"has values outside [0, {MAX_COORDINATE:g}] px")
+    for column, values in ((".opacities", opacities), (".point_colors", point_colors),
+                           (".stroke_colors", stroke_colors), (".fill_colors", fills)):
+        if values is not None:
+            _check_unit(values, field + column)
     cyclic = _per_stroke(msg.cyclic, f"{field}.cyclic", n_strokes, False)
     materials = _per_stroke(msg.material_indices, f"{field}.material_indices", n_strokes, 0)
     if msg.materials and max(materials, default=0) >= len(msg.materials):
@@ -105,6 +122,8 @@ def drawing_from_proto(msg: drawing_pb2.Drawing, field: str = "drawing") -> Draw
         segs = _per_stroke(msg.bezier_segment_counts, f"{field}.bezier_segment_counts", n_strokes, 0)
         ctrl_counts = [3 * k + (0 if c else 1) for k, c in zip(segs, cyclic)]
         ctrl = _array(msg.bezier_points, f"{field}.bezier_points", sum(ctrl_counts), 2, None)
+        if (np.abs(ctrl) > MAX_COORDINATE).any():
+            raise InvalidInput(f"{field}.bezier_points", f"has values outside +-{MAX_COORDINATE:g} px")
         ends = np.cumsum(ctrl_counts).tolist()
         beziers = [ctrl[e - c:e] for c, e in zip(ctrl_counts, ends)]
 
@@ -151,6 +170,8 @@ def raster_from_proto(msg: drawing_pb2.Raster, field: str = "raster", max_pixels
     if kind == "png":
         from PIL import Image
 
+        if not msg.png.endswith(_PNG_END):  # Pillow reads a cut file up to where its data ends
+            raise InvalidInput(f"{field}.png", "is not a whole PNG file (it does not end with an IEND chunk)")
         try:
             with Image.open(io.BytesIO(msg.png)) as image:
                 if max_pixels is not None and image.width * image.height > max_pixels:
@@ -169,12 +190,12 @@ def keyframe_to_proto(key: Keyframe) -> drawing_pb2.Keyframe:
     return drawing_pb2.Keyframe(frame=key.frame, raster=raster_to_proto(key.content))
 
 
-def keyframe_from_proto(msg: drawing_pb2.Keyframe, field: str = "keyframe") -> Keyframe:
+def keyframe_from_proto(msg: drawing_pb2.Keyframe, field: str = "keyframe", max_pixels: int | None = None) -> Keyframe:
     kind = msg.WhichOneof("content")
     if kind == "drawing":
         return Keyframe(msg.frame, drawing_from_proto(msg.drawing, f"{field}.drawing"))
     if kind == "raster":
-        return Keyframe(msg.frame, raster_from_proto(msg.raster, f"{field}.raster"))
+        return Keyframe(msg.frame, raster_from_proto(msg.raster, f"{field}.raster", max_pixels))
     raise InvalidInput(field, "has neither a drawing nor a raster")
 
 

@@ -46,12 +46,14 @@ from inkmotion.budget import check_budget
 from inkmotion.codec.drawing import Drawing, Stroke
 from inkmotion.codec.pathdata import CLOSE_SNAP, parse_path_data
 from inkmotion.errors import InvalidInput
+from inkmotion.limits import MAX_COORDINATE
 
 SPACING = 2.0  # pixels of arc length between samples
 CHORD_TOLERANCE = 0.25  # pixels a sampled chord may stray from the curve
 MAX_POINTS = 2048  # samples per stroke at most
 MAX_PER_SEGMENT = 512  # samples per cubic segment at most
 HAIRLINE_RADIUS = 0.5  # the outline of a fill-only shape
+MAX_CANVAS = 1 << 16  # px; a server's own limit (Limits.max_canvas_size) is usually smaller
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -63,6 +65,7 @@ def read_svg(
     max_points: int = MAX_POINTS,
     *,
     allow_empty: bool = False,
+    max_canvas: int = MAX_CANVAS,
 ) -> Drawing:
     """Read an SVG file (a path, SVG text or bytes) into a Drawing of sampled Bezier strokes.
 
@@ -90,7 +93,7 @@ def read_svg(
     if not strokes and not allow_empty:
         raise InvalidInput(name, "no drawable strokes: no visible path or shape with a stroke or fill")
 
-    width, height = _canvas(document, strokes, name)
+    width, height = _canvas(document, strokes, name, max_canvas)
     return Drawing(width=width, height=height, strokes=strokes)
 
 
@@ -173,6 +176,8 @@ def _shape_strokes(shape, opacity: float, spacing: float, max_points: int, path_
     if stroke_paint is not None:
         rgb, alpha = stroke_paint[:3], float(stroke_paint[3])
         radius = float(shape.implicit_stroke_width) / 2
+        if not 0 <= radius <= MAX_COORDINATE:
+            raise InvalidInput("svg", f"a stroke width of {2 * radius:g} px is outside [0, {2 * MAX_COORDINATE:g}]")
     else:  # fill only: a hairline outline in the fill colour (see the module docstring)
         rgb, alpha = fill_paint[:3], float(fill_paint[3])
         radius = HAIRLINE_RADIUS
@@ -183,6 +188,9 @@ def _shape_strokes(shape, opacity: float, spacing: float, max_points: int, path_
 
     strokes = []
     for bezier, closed in _subpaths_of(shape, path_data):
+        if not np.all(np.abs(bezier) <= MAX_COORDINATE):  # NaN fails too
+            raise InvalidInput("svg", f"a shape reaches beyond +-{MAX_COORDINATE:g} px (a coordinate or transform "
+                                      "out of range)")
         cyclic = closed or stroke_paint is None  # a fill closes its area, Z or not
         if cyclic and not closed:
             bezier = _close(bezier)
@@ -225,17 +233,19 @@ def _close(bezier: np.ndarray) -> np.ndarray:
     return np.concatenate([bezier, np.array(_line(bezier[-1], bezier[0]))])
 
 
-def _canvas(document: se.SVG, strokes: list[Stroke], name: str) -> tuple[int, int]:
+def _canvas(document: se.SVG, strokes: list[Stroke], name: str, max_canvas: int) -> tuple[int, int]:
     own = document.values.get(se.SVG_STRUCT_ATTRIB, {})
     if "width" in own or "height" in own or document.viewbox is not None:
         width, height = float(document.width), float(document.height)
     else:  # no size anywhere: the drawing's own extent
         pts = np.concatenate([s.points for s in strokes] + [np.ones((1, 2), np.float32)])
         width, height = (float(v) for v in np.max(pts, axis=0))
-    w, h = max(1, math.ceil(width - 1e-6)), max(1, math.ceil(height - 1e-6))
     if not (math.isfinite(width) and math.isfinite(height)) or width <= 0 or height <= 0:
-        raise InvalidInput(name, f"canvas size {width} x {height} is not positive")
-    return w, h
+        raise InvalidInput(f"{name}.width", f"canvas size {width:g} x {height:g} is not positive")
+    for label, value in (("width", width), ("height", height)):
+        if value > max_canvas:
+            raise InvalidInput(f"{name}.{label}", f"{value:g} px is over the limit of {max_canvas} px")
+    return max(1, math.ceil(width - 1e-6)), max(1, math.ceil(height - 1e-6))
 
 
 # --- sampling ------------------------------------------------------------------------------

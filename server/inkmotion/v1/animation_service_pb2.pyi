@@ -56,7 +56,7 @@ class DeviceInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., memory_bytes: _Optional[int] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_frames", "max_strokes", "max_points_per_stroke", "max_points", "max_canvas_size", "max_raster_pixels", "max_prompt_chars", "max_steps", "max_message_bytes", "max_reference_frames")
+    __slots__ = ("max_frames", "max_strokes", "max_points_per_stroke", "max_points", "max_canvas_size", "max_raster_pixels", "max_prompt_chars", "max_steps", "max_message_bytes", "max_reference_frames", "max_result_points", "max_result_pixels")
     MAX_FRAMES_FIELD_NUMBER: _ClassVar[int]
     MAX_STROKES_FIELD_NUMBER: _ClassVar[int]
     MAX_POINTS_PER_STROKE_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,8 @@ class Limits(_message.Message):
     MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_REFERENCE_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESULT_POINTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESULT_PIXELS_FIELD_NUMBER: _ClassVar[int]
     max_frames: int
     max_strokes: int
     max_points_per_stroke: int
@@ -77,7 +79,9 @@ class Limits(_message.Message):
     max_steps: int
     max_message_bytes: int
     max_reference_frames: int
-    def __init__(self, max_frames: _Optional[int] = ..., max_strokes: _Optional[int] = ..., max_points_per_stroke: _Optional[int] = ..., max_points: _Optional[int] = ..., max_canvas_size: _Optional[int] = ..., max_raster_pixels: _Optional[int] = ..., max_prompt_chars: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_reference_frames: _Optional[int] = ...) -> None: ...
+    max_result_points: int
+    max_result_pixels: int
+    def __init__(self, max_frames: _Optional[int] = ..., max_strokes: _Optional[int] = ..., max_points_per_stroke: _Optional[int] = ..., max_points: _Optional[int] = ..., max_canvas_size: _Optional[int] = ..., max_raster_pixels: _Optional[int] = ..., max_prompt_chars: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_reference_frames: _Optional[int] = ..., max_result_points: _Optional[int] = ..., max_result_pixels: _Optional[int] = ...) -> None: ...
 
 class GetCapabilitiesResponse(_message.Message):
     __slots__ = ("server_version", "tasks", "models", "devices", "limits", "auth_required")
@@ -96,7 +100,7 @@ class GetCapabilitiesResponse(_message.Message):
     def __init__(self, server_version: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[TaskInfo, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., devices: _Optional[_Iterable[_Union[DeviceInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., auth_required: _Optional[bool] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
-    __slots__ = ("text_motion", "video_motion", "raster_text_motion", "path_motion", "inbetween", "priority", "label")
+    __slots__ = ("text_motion", "video_motion", "raster_text_motion", "path_motion", "inbetween", "priority", "label", "request_id")
     TEXT_MOTION_FIELD_NUMBER: _ClassVar[int]
     VIDEO_MOTION_FIELD_NUMBER: _ClassVar[int]
     RASTER_TEXT_MOTION_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +108,7 @@ class SubmitJobRequest(_message.Message):
     INBETWEEN_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     text_motion: _tasks_pb2.TextMotionRequest
     video_motion: _tasks_pb2.VideoMotionRequest
     raster_text_motion: _tasks_pb2.RasterTextMotionRequest
@@ -111,7 +116,8 @@ class SubmitJobRequest(_message.Message):
     inbetween: _tasks_pb2.InbetweenRequest
     priority: int
     label: str
-    def __init__(self, text_motion: _Optional[_Union[_tasks_pb2.TextMotionRequest, _Mapping]] = ..., video_motion: _Optional[_Union[_tasks_pb2.VideoMotionRequest, _Mapping]] = ..., raster_text_motion: _Optional[_Union[_tasks_pb2.RasterTextMotionRequest, _Mapping]] = ..., path_motion: _Optional[_Union[_tasks_pb2.PathMotionRequest, _Mapping]] = ..., inbetween: _Optional[_Union[_tasks_pb2.InbetweenRequest, _Mapping]] = ..., priority: _Optional[int] = ..., label: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, text_motion: _Optional[_Union[_tasks_pb2.TextMotionRequest, _Mapping]] = ..., video_motion: _Optional[_Union[_tasks_pb2.VideoMotionRequest, _Mapping]] = ..., raster_text_motion: _Optional[_Union[_tasks_pb2.RasterTextMotionRequest, _Mapping]] = ..., path_motion: _Optional[_Union[_tasks_pb2.PathMotionRequest, _Mapping]] = ..., inbetween: _Optional[_Union[_tasks_pb2.InbetweenRequest, _Mapping]] = ..., priority: _Optional[int] = ..., label: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SubmitJobResponse(_message.Message):
     __slots__ = ("job",)
