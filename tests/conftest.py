@@ -1,31 +1,75 @@
-"""Shared fixtures: where the real test inputs are."""
+"""Shared fixtures: the test sketches, and the tiny model.
+
+`vector_sketches` and `raster_sketches` are the project's own (tests/fixtures: procedural drawings,
+Hershey lettering, a few drawn by hand, line art painted from them), written once per session.
+`shared_vector_sketches` and `shared_raster_sketches` are drawings by other people, which the
+repository does not hold: they are read from the folder INKMOTION_TESTDATA names (with
+vector_sketches/*.svg and raster_sketches/*.png; CI sets it in .ci/run). Where it is unset the tests
+that use them are skipped, and the run's summary says how many and why; where it is set to a folder
+without the sketches, those tests fail.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+import fixtures
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-TESTDATA = SHARED / "testdata"
-VECTOR_SKETCHES = sorted((TESTDATA / "vector_sketches").glob("*.svg"))
-RASTER_SKETCHES = sorted((TESTDATA / "raster_sketches").glob("*.png"))
-
-
-def pytest_configure(config):
-    if not VECTOR_SKETCHES or not RASTER_SKETCHES:
-        raise pytest.UsageError(f"test inputs missing: expected ../shared/testdata beside the checkout ({TESTDATA})")
+TESTDATA_VARIABLE = "INKMOTION_TESTDATA"
+SHARED_SKIP = f"the shared sketches by others are not in the repository and {TESTDATA_VARIABLE} is unset"
 
 
 @pytest.fixture(scope="session")
-def vector_sketches() -> list[Path]:
-    return VECTOR_SKETCHES
+def vector_sketches(tmp_path_factory) -> list[Path]:
+    """The project's own SVG sketches, in tests/fixtures' order (neighbours make pairs of keys)."""
+    return fixtures.write_vector_sketches(tmp_path_factory.mktemp("sketches") / "vector")
 
 
 @pytest.fixture(scope="session")
-def raster_sketches() -> list[Path]:
-    return RASTER_SKETCHES
+def raster_sketches(tmp_path_factory) -> list[Path]:
+    """The project's own PNG line art, in tests/fixtures' order."""
+    return fixtures.write_raster_sketches(tmp_path_factory.mktemp("sketches") / "raster")
+
+
+@pytest.fixture(scope="session")
+def shared_testdata() -> Path:
+    folder = os.environ.get(TESTDATA_VARIABLE)
+    if not folder:
+        pytest.skip(SHARED_SKIP)
+    path = Path(folder)
+    if not path.is_dir():
+        pytest.fail(f"{TESTDATA_VARIABLE}={folder}: no such folder", pytrace=False)
+    return path
+
+
+def _shared(folder: Path, pattern: str) -> list[Path]:
+    found = sorted(folder.glob(pattern))
+    if not found:
+        pytest.fail(f"{TESTDATA_VARIABLE}={folder}: no {pattern} in it", pytrace=False)
+    return found
+
+
+@pytest.fixture(scope="session")
+def shared_vector_sketches(shared_testdata) -> list[Path]:
+    return _shared(shared_testdata, "vector_sketches/*.svg")
+
+
+@pytest.fixture(scope="session")
+def shared_raster_sketches(shared_testdata) -> list[Path]:
+    return _shared(shared_testdata, "raster_sketches/*.png")
+
+
+def pytest_terminal_summary(terminalreporter):
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if SHARED_SKIP in str(r.longrepr)]
+    if skipped:
+        tests = "test" if len(skipped) == 1 else "tests"
+        terminalreporter.write_line(
+            f"{len(skipped)} {tests} using the shared sketches did not run because {TESTDATA_VARIABLE} is unset "
+            "(set it to the folder holding vector_sketches/ and raster_sketches/ to run them)")
 
 
 @pytest.fixture(scope="session")

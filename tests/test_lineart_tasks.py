@@ -20,7 +20,7 @@ from inkmotion.v1 import drawing_pb2, jobs_pb2, tasks_pb2
 
 def _raster_request(raster_sketches, frames: int = 9, result_form: int = tasks_pb2.RESULT_FORM_UNSPECIFIED, png=True):
     by_name = {p.name: p for p in raster_sketches}
-    start, end = read_raster(by_name["sketch2.png"]), read_raster(by_name["sketch13.png"])  # both 256 x 256
+    start, end = read_raster(by_name["walker-1.png"]), read_raster(by_name["walker-2.png"])  # both 256 x 256
     return (
         tasks_pb2.InbetweenRequest(
             start=drawing_pb2.Keyframe(frame=0, raster=raster_to_proto(start, png=png)),

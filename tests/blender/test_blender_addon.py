@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, VECTOR_SKETCHES
+from conftest import REPO
 from harness import ServerProcess, models_config
 from inkmotion.client import Client
 from inkmotion.codec.svg import read_svg
@@ -41,8 +41,6 @@ VERSIONS = ["5.0", "4.5"]  # Grease Pencil v3 releases scripts/setup_blender.sh 
 IN_BLENDER = Path(__file__).with_name("in_blender.py")
 ADDON_SOURCE = REPO / "addons" / "blender" / "inkmotion"
 UNITS_PER_PIXEL = 0.01  # as in_blender.py draws the sketches
-INBETWEEN_KEYS = (VECTOR_SKETCHES[13], VECTOR_SKETCHES[14])
-TEXT_SKETCH = VECTOR_SKETCHES[5]
 
 
 def blender_python(version: str) -> Path:
@@ -61,6 +59,17 @@ def installed_blender(version: str) -> Path:
 @pytest.fixture(params=VERSIONS, ids=[f"bpy-{v}" for v in VERSIONS])
 def blender(request) -> Path:
     return installed_blender(request.param)
+
+
+@pytest.fixture(scope="session")
+def inbetween_keys(vector_sketches) -> list[dict]:
+    """Two keys of different canvases (224 and 256 px): cat-1.svg and cat-2.svg."""
+    return [sketch(p) for p in vector_sketches[13:15]]
+
+
+@pytest.fixture(scope="session")
+def text_sketch(vector_sketches) -> dict:
+    return sketch(vector_sketches[5])
 
 
 @pytest.fixture(scope="session")
@@ -175,9 +184,10 @@ def test_the_zip_is_one_installable_file(addon_zip):
 
 # -- inside Blender -----------------------------------------------------------------------------------
 
-def test_inbetween_writes_a_new_layer_and_survives_save_and_reload(blender, addon_zip, server, tmp_path, packing):
+def test_inbetween_writes_a_new_layer_and_survives_save_and_reload(blender, addon_zip, server, tmp_path, packing,
+                                                                     inbetween_keys):
     report, arrays = run_blender(blender, "inbetween", tmp_path, zip=str(addon_zip), server=server.address,
-                                 sketches=[sketch(p) for p in INBETWEEN_KEYS])
+                                 sketches=inbetween_keys)
     assert report["result"] == ["FINISHED"]
     layers = report["after"]["layers"]
     assert sorted(layers) == ["Inbetween", "Sketch"]
@@ -233,9 +243,9 @@ def test_inbetween_writes_a_new_layer_and_survives_save_and_reload(blender, addo
         np.testing.assert_allclose(got["position"], want, atol=1e-4, err_msg=f"frame {k.frame}")
 
 
-def test_a_job_is_cancelled_midway(blender, addon_zip, server, tmp_path):
+def test_a_job_is_cancelled_midway(blender, addon_zip, server, tmp_path, inbetween_keys):
     report, _ = run_blender(blender, "cancel", tmp_path, zip=str(addon_zip), server=server.address,
-                            sketches=[sketch(p) for p in INBETWEEN_KEYS])
+                            sketches=inbetween_keys)
     # Background mode: the timeout cancels the server job, the operator fails with why, nothing is written.
     error = report["timeout_error"]
     assert error and "timed out after 1 s" in error and "was cancelled" in error, error
@@ -255,12 +265,12 @@ def test_a_job_is_cancelled_midway(blender, addon_zip, server, tmp_path):
             assert client.job(job_id).state == jobs_pb2.JOB_STATE_CANCELLED, job_id
 
 
-def test_a_dropped_connection_reconnects_and_the_job_finishes(blender, addon_zip, tmp_path):
+def test_a_dropped_connection_reconnects_and_the_job_finishes(blender, addon_zip, tmp_path, inbetween_keys):
     data = tmp_path / "server-data"
     server = ServerProcess(data).start()
     port = server.port
     proc = start_blender(blender, "reconnect", tmp_path, zip=str(addon_zip), server=server.address,
-                         sketches=[sketch(p) for p in INBETWEEN_KEYS])
+                         sketches=inbetween_keys)
     try:
         # 1. The operator's job runs; the server dies under it and comes back on the same port.
         with Client(server.address) as client:
@@ -285,9 +295,9 @@ def test_a_dropped_connection_reconnects_and_the_job_finishes(blender, addon_zip
     assert_same_drawing(arrays["after"]["Inbetween"][30], arrays["after"]["Sketch"][30])
 
 
-def test_animate_text_with_the_tiny_model(blender, addon_zip, server, tmp_path):
+def test_animate_text_with_the_tiny_model(blender, addon_zip, server, tmp_path, text_sketch):
     report, arrays = run_blender(blender, "text", tmp_path, zip=str(addon_zip), server=server.address,
-                                 sketches=[sketch(TEXT_SKETCH)], model="tiny", flip_model="tiny-flip",
+                                 sketches=[text_sketch], model="tiny", flip_model="tiny-flip",
                                  dead_server="127.0.0.1:9")
     with Client(server.address) as client:
         offered = {t.task: t for t in client.capabilities().tasks}

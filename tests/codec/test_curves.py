@@ -1,4 +1,4 @@
-"""Grease Pencil strokes <-> cubic chains: round trips on the real sketches (with and without their
+"""Grease Pencil strokes <-> cubic chains: round trips on the test sketches (with and without their
 authored Bezier form), fixed segment counts, fit quality on known curves, degenerate strokes,
 gradients, affine covariance and speed."""
 
@@ -56,16 +56,29 @@ def without_bezier(drawing: Drawing) -> Drawing:
     return drawing.copy(strokes=[s.copy(bezier=None) for s in drawing.strokes])
 
 
+def stroke_errors(drawing: Drawing, out: Drawing) -> list[float]:
+    """Each stroke's worst point distance after the round trip."""
+    return [float(np.linalg.norm(a.points.astype(np.float64) - b.points, axis=1).max()) if len(a) else 0.0
+            for a, b in zip(drawing.strokes, out.strokes)]
+
+
+@pytest.fixture(scope="module", params=["own", "shared"])
+def sketches(request) -> dict:
+    """Each sketch read once, {name: Drawing}: the project's own, and the shared ones by others."""
+    paths = request.getfixturevalue("vector_sketches" if request.param == "own" else "shared_vector_sketches")
+    return {path.name: read_svg(path) for path in paths}
+
+
 @pytest.fixture(scope="module")
-def sketches(vector_sketches) -> dict:
+def own_sketches(vector_sketches) -> dict:
     return {path.name: read_svg(path) for path in vector_sketches}
 
 
-# --- the real sketches ---------------------------------------------------------------------
+# --- the sketches ------------------------------------------------------------------------------
 
 
 def test_round_trip_with_the_authored_bezier_on_every_sketch(sketches):
-    assert len(sketches) == 29
+    assert sketches
     worst = 0.0
     for name, drawing in sketches.items():
         params = to_parameters(drawing)
@@ -94,8 +107,8 @@ def test_round_trip_from_the_dense_polylines_alone_on_every_sketch(sketches):
     print(f"\nfitted from points: worst round trip {worst:.4f} px, {segments} segments for {strokes} strokes")
 
 
-def test_every_point_keeps_its_attributes(sketches):
-    drawing = without_bezier(sketches["surfer-01.svg"])  # closed, filled strokes
+def test_every_point_keeps_its_attributes(own_sketches):
+    drawing = without_bezier(own_sketches["surf.svg"])  # closed, filled strokes
     rng = np.random.default_rng(7)
     for i, stroke in enumerate(drawing.strokes):  # per-point attributes, as Grease Pencil has them
         n = len(stroke)
@@ -126,35 +139,36 @@ def test_every_point_keeps_its_attributes(sketches):
 
 def test_uniform_segments(sketches):
     """Every stroke gets exactly k segments; splitting costs nothing, merging costs what it says."""
-    report = {}
+    # errors[k, form] lists (error, authored segment count, where) for every stroke
+    errors: dict[tuple[int, str], list[tuple[float, int, str]]] = {}
+    # Not the dense pen lines of waves-*.svg (80-300 points each): merging one into k cubics takes
+    # over a second per stroke, which is the fit's speed, not what this test is about.
+    sketches = {name: drawing for name, drawing in sketches.items() if not name.startswith("waves-")}
     for k in (1, 4):
         for form in ("authored", "fitted"):
-            errors = {}
             for name, drawing in sketches.items():
                 source = drawing if form == "authored" else without_bezier(drawing)
                 params = to_parameters(source, uniform_segments=k)
                 assert (params.segment_counts == k).all() and params.control_points.shape[1] == 3 * k + 1
                 assert bool(params.control_mask.sum(1).eq(torch.where(params.cyclic, 3 * k, 3 * k + 1)).all())
-                error = round_trip_error(source, from_parameters(params, params.control_points))
-                assert abs(error - params.max_error) < 1e-4  # fit_error is honest
-                errors[name] = error
-            report[k, form] = errors
-            live_sketch = [e for n, e in errors.items() if n != "surfer-01.svg"]
-            print(
-                f"\nuniform_segments={k} ({form}): worst {max(errors.values()):.3f} px "
-                f"({max(errors, key=errors.get)}), Live-Sketch files worst {max(live_sketch):.3f} px"
-            )
-    # Live-Sketch strokes are single cubics: k=1 is exact on the authored form, and refitting the
-    # dense points to one cubic stays close (one hairpin stroke of dolphin_2 lands at ~2.2 px).
-    for name, error in report[1, "authored"].items():
-        if name != "surfer-01.svg":
-            assert error <= 1e-3, name
-    fitted_1 = [e for n, e in report[1, "fitted"].items() if n != "surfer-01.svg"]
-    assert sorted(fitted_1)[-2] <= ROUND_TRIP and max(fitted_1) <= 3.0
-    # surfer-01's closed shapes need up to 9 cubics: one is a rough stand-in, four nearly exact
-    assert report[1, "fitted"]["surfer-01.svg"] <= 5.0
-    for form in ("authored", "fitted"):
-        assert max(report[4, form].values()) <= ROUND_TRIP
+                out = from_parameters(params, params.control_points)
+                assert abs(round_trip_error(source, out) - params.max_error) < 1e-4  # fit_error is honest
+                for i, (stroke, error) in enumerate(zip(drawing.strokes, stroke_errors(source, out))):
+                    errors.setdefault((k, form), []).append((error, segment_count(stroke.bezier, stroke.cyclic),
+                                                             f"{name} stroke {i}"))
+            worst = max(errors[k, form])
+            print(f"\nuniform_segments={k} ({form}): worst {worst[0]:.3f} px ({worst[2]}, {worst[1]} segments)")
+    # Splitting a chain of at most k cubics into k is exact.
+    for k in (1, 4):
+        for error, segments, where in errors[k, "authored"]:
+            if segments <= k:
+                assert error <= 1e-3, where
+    # Points sampled from one cubic (as Live-Sketch draws every stroke), fitted again: one cubic
+    # stays close (a hairpin, like one stroke of the shared dolphin_2, lands at ~2.2 px), and four
+    # are within the promise.
+    single_1 = sorted(e for e, segments, _ in errors[1, "fitted"] if segments == 1)
+    assert single_1 and single_1[-2] <= ROUND_TRIP and single_1[-1] <= 3.0
+    assert max(e for e, segments, _ in errors[4, "fitted"] if segments == 1) <= ROUND_TRIP
 
 
 def test_a_bezier_that_does_not_fit_its_points_is_refitted():
@@ -316,9 +330,12 @@ def test_empty_drawing_and_empty_stroke():
 
 
 @pytest.fixture(scope="module")
-def live_sketch(sketches) -> StrokeParameters:
-    """A Live-Sketch file fitted from its points alone: strokes with different segment counts."""
-    return to_parameters(without_bezier(sketches["dolphin_2_scaled1.svg"]))
+def live_sketch(own_sketches) -> StrokeParameters:
+    """A sketch in Live-Sketch's layout fitted from its points alone: strokes with different segment
+    counts."""
+    params = to_parameters(without_bezier(own_sketches["bird-1.svg"]))
+    assert len(set(params.segment_counts.tolist())) > 1, "the padding is only exercised by different counts"
+    return params
 
 
 def test_layout(live_sketch):

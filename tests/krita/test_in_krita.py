@@ -23,15 +23,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, RASTER_SKETCHES, VECTOR_SKETCHES
+from conftest import REPO
 from harness import ServerProcess, models_config
 
 pytestmark = pytest.mark.krita
 
 DRIVER = Path(__file__).parent / "driver"
-KEYS = ((0, "sketch2.png"), (8, "sketch13.png"))
-PAINT_SKETCH = "sketch6.png"
-VECTOR_SKETCH = "dolphin_2_scaled1.svg"
+KEYS = ((0, "walker-1.png"), (8, "walker-2.png"))  # two poses, 256 x 256
+PAINT_SKETCH = "fish-1.png"  # ink on a transparent layer
+VECTOR_SKETCH = "fish-1.svg"  # 16 single cubics, 256 x 256 px
 # Not 72 ppi, so that points and pixels differ: the shapes must still land on the document's pixels.
 VECTOR_SIZE, VECTOR_PPI = (256, 256), 144
 KRITA_SECONDS = 300
@@ -110,8 +110,8 @@ def _run_krita(tmp_path: Path, request) -> dict:
     tiny_dir = request.getfixturevalue("tiny_dir")  # built only when Krita is here to use it
     plugin_zip = _build(tmp_path / "dist")
     env = _profile(tmp_path / "profile", plugin_zip)
-    by_name = {p.name: p for p in RASTER_SKETCHES}
-    svg_by_name = {p.name: p for p in VECTOR_SKETCHES}
+    by_name = {p.name: p for p in request.getfixturevalue("raster_sketches")}
+    svg_by_name = {p.name: p for p in request.getfixturevalue("vector_sketches")}
     report_path = tmp_path / "report.json"
     models = models_config(tmp_path / "models.toml", tiny_dir, {"tiny": "text", "tiny-flip": "raster"})
     server_env = {"INKMOTION_MODELS": str(models), "HF_HUB_CACHE": str(tmp_path / "hub")}
@@ -133,7 +133,7 @@ def _run_krita(tmp_path: Path, request) -> dict:
                  "kra": str(tmp_path / "animate-paint.kra")},
                 {"name": "animate_vector", "kind": "animate_vector", "size": list(VECTOR_SIZE), "ppi": VECTOR_PPI,
                  "svg": str(svg_by_name[VECTOR_SKETCH]), "current_time": 0,
-                 "settings": {"model": "tiny", "frames": 3, "steps": 1, "seed": 1, "prompt": "the dolphin jumps"},
+                 "settings": {"model": "tiny", "frames": 3, "steps": 1, "seed": 1, "prompt": "the fish swims"},
                  "kra": str(tmp_path / "animate-vector.kra")},
             ],
         }
@@ -216,7 +216,7 @@ def test_animate_a_paint_layer_runs_flipsketch(krita_run):
     assert not scenario["source_animated_after"]
 
 
-def test_animate_a_vector_layer_runs_live_sketch(krita_run):
+def test_animate_a_vector_layer_runs_live_sketch(krita_run, vector_sketches):
     scenario = _scenario(krita_run, "animate_vector")
     scenario["source_layer"] = "Shapes"
     assert scenario["resolution"] == VECTOR_PPI and scenario["shapes_added"] > 0
@@ -236,7 +236,7 @@ def test_animate_a_vector_layer_runs_live_sketch(krita_run):
     # 144 ppi): the server got them on the document's pixels, not in points.
     from inkmotion.codec.svg import read_svg
 
-    drawing = read_svg(next(p for p in VECTOR_SKETCHES if p.name == VECTOR_SKETCH))
+    drawing = read_svg(next(p for p in vector_sketches if p.name == VECTOR_SKETCH))
     points = [point for stroke in drawing.strokes for point in stroke.points]
     expected = [min(p[0] for p in points), min(p[1] for p in points), max(p[0] for p in points), max(p[1] for p in points)]
     boxes = [expected] + ([scenario["source_box"]] if scenario["source_box"] else [])  # Krita's own rendering too

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, RASTER_SKETCHES
+from conftest import REPO
 from harness import ServerProcess
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -254,17 +254,17 @@ def _wait(runner, timeout=60.0):
     return events + runner.poll()
 
 
-def test_job_runner_inbetweens_raster_keys(plugin, tmp_path):
+def test_job_runner_inbetweens_raster_keys(plugin, tmp_path, raster_sketches):
     from PIL import Image
 
     _, pb = plugin.jobs.vendored()
-    by_name = {p.name: p for p in RASTER_SKETCHES}
+    by_name = {p.name: p for p in raster_sketches}
 
     def pixels(name):
         image = Image.open(by_name[name]).convert("RGBA")
         return {"width": image.width, "height": image.height, "rgba": image.tobytes()}
 
-    request = plugin.frames.inbetween_request(pb, (0, pixels("sketch2.png")), (4, pixels("sketch13.png")), plugin.frames.Settings())
+    request = plugin.frames.inbetween_request(pb, (0, pixels("walker-1.png")), (4, pixels("walker-2.png")), plugin.frames.Settings())
     with ServerProcess(tmp_path / "data") as server:
         runner = plugin.jobs.JobRunner(server.address, request, label="test").start()
         events = _wait(runner)

@@ -147,7 +147,7 @@ def test_cancelling_stops_within_one_step(pipeline, sketch):
 
     with pytest.raises(Cancelled):
         pipeline(sketch, "a cat", FlipSketchConfig(**{**FAST, "steps": 10}), on_progress)
-    assert steps == [1, 2]
+    assert steps == [0, 0, 1, 2]  # two phases (prompt, inversion) before the steps
     for name, (module, _) in self_attention_layers(pipeline.unet).items():
         assert type(module.processor).__name__ == "AttnProcessor2_0", f"{name} kept a composed processor"
 

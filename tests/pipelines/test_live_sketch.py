@@ -202,7 +202,7 @@ def test_cancelling_stops_within_one_step(pipeline, sketch):
 
     with pytest.raises(Cancelled):
         pipeline(sketch, "a cat", LiveSketchConfig(frames=2, steps=50, seed=0), on_progress)
-    assert seen == [1, 2]
+    assert seen == [0, 0, 1, 2]  # two phases (prompt, sketch) before the steps
 
 
 def test_the_same_seed_gives_the_same_animation(pipeline, sketch):
