@@ -6,8 +6,9 @@
 
 A clip is the whole method at the reference settings: 25 null-prompt DDIM inversion steps, 25
 sampling steps with classifier-free guidance (guidance 9), frame alignment while t >= tau1 and the
-dual attention composition while t >= tau2, decoding and Otsu binarisation. Input: a sketch from
-../shared/testdata/raster_sketches.
+dual attention composition while t >= tau2, decoding and Otsu binarisation. Input: --sketch PNG;
+by default the first of $INKMOTION_TESTDATA/raster_sketches/*.png (the shared sketches by others)
+when that is set, else the project's own ink-sans.png (tests/fixtures, 380 x 368 line art).
 
 CPU: the tiny random model of scripts/make_tiny_models.py at 256x256 (the real latent size, far
 fewer channels): the pipeline's own cost, not the real model's. CUDA: the registry's `flipsketch`
@@ -32,10 +33,27 @@ sys.path.insert(0, str(ROOT / "server"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchlib import PeakMemory, spawn  # noqa: E402
-SKETCH = ROOT.parent / "shared" / "testdata" / "raster_sketches" / "sketch1.png"
 
 
-def run_case(model: str, device: str, frames: int, seeds: int, steps: int, align: int) -> dict:
+def default_sketch(folder: Path) -> Path:
+    """The first shared raster sketch where INKMOTION_TESTDATA names them, else one of our own,
+    painted into `folder`."""
+    shared = os.environ.get("INKMOTION_TESTDATA")
+    if shared:
+        found = sorted(Path(shared).glob("raster_sketches/*.png"))
+        if not found:
+            raise SystemExit(f"INKMOTION_TESTDATA={shared}: no raster_sketches/*.png in it")
+        return found[0]
+    sys.path.insert(0, str(ROOT / "tests"))
+    import fixtures
+
+    spec = next(s for s in fixtures.RASTER_SKETCHES if s.name == "ink-sans.png")
+    path = folder / spec.name
+    fixtures.paint(fixtures.vector_sketch(spec.source), spec).save(path)
+    return path
+
+
+def run_case(model: str, device: str, frames: int, seeds: int, steps: int, align: int, sketch: str) -> dict:
     from inkmotion import models
     from inkmotion.codec.preview import read_raster
     from inkmotion.pipelines.flipsketch import FlipSketchConfig, FlipSketchPipeline
@@ -45,7 +63,7 @@ def run_case(model: str, device: str, frames: int, seeds: int, steps: int, align
     pipeline = FlipSketchPipeline.from_model(t2v)
     config = FlipSketchConfig(frames=frames, clip_frames=frames, seeds=seeds, steps=steps, inversion_steps=steps,
                               align_iterations=align)
-    sketch = read_raster(SKETCH)
+    sketch = read_raster(sketch)
     with PeakMemory(device) as memory:
         start = time.perf_counter()
         pipeline(sketch, "a cat is walking", config)
@@ -62,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="*", default=None)
     parser.add_argument("--steps", type=int, default=25, help="inversion and sampling steps (reference: 25 each)")
     parser.add_argument("--align", type=int, default=10, help="frame-alignment iterations per early step (0: off)")
+    parser.add_argument("--sketch", type=Path, default=None,
+                        help="raster sketch (default: the first shared one, else tests/fixtures' ink-sans.png)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.case:
@@ -79,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
     devices = args.device.split(",")
     with tempfile.TemporaryDirectory() as tmp:
+        sketch = str(args.sketch or default_sketch(Path(tmp)))
+        print(f"sketch: {sketch}")
         if "cpu" in devices:
             sys.path.insert(0, str(ROOT / "scripts"))
             from make_tiny_models import make_tiny_models
@@ -88,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             print(header)
             for frames in args.frames or [4, 10]:
                 for seeds in args.seeds or [1, 2]:
-                    case = dict(model=tiny, device="cpu", frames=frames, seeds=seeds, steps=args.steps, align=args.align)
+                    case = dict(model=tiny, device="cpu", frames=frames, seeds=seeds, steps=args.steps, align=args.align,
+                                sketch=sketch)
                     print(line(spawn(__file__, case)), flush=True)
         if "cuda" in devices:
             if not torch.cuda.is_available():
@@ -100,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 for frames in args.frames or [10]:
                     for seeds in args.seeds or [1, 4]:
                         case = dict(model=model, device="cuda", frames=frames, seeds=seeds, steps=args.steps,
-                                    align=args.align)
+                                    align=args.align, sketch=sketch)
                         print(line(spawn(__file__, case)), flush=True)
     return 0
 

@@ -8,8 +8,10 @@
 One step is what the reference does per iteration: two SDS passes (local path, guidance 30;
 global path, guidance 40), each rendering every frame, encoding it with the VAE, running the
 UNet twice (classifier-free guidance) and back-propagating through the VAE and the rasterizer
-into the displacement field. Sketches come from ../shared/testdata/vector_sketches (8 strokes:
-the first 8 of cat2; 16: cat2; 32: cat2 and eagle side by side).
+into the displacement field. Sketches: --sketches A.svg B.svg (8 strokes: the first 8 of A; 16:
+A; 32: A and B side by side); by default cat2_16 and eagle_16 of $INKMOTION_TESTDATA/vector_sketches
+(the shared sketches by others) when that is set, else the project's own fish-1.svg and bird-1.svg
+(tests/fixtures: 16 single cubics each, as Live-Sketch draws).
 
 CPU: the tiny random model of scripts/make_tiny_models.py (same layout and latent size as
 ModelScope's, far fewer channels), so the figures show the pipeline's own cost (rasterizer,
@@ -35,16 +37,35 @@ sys.path.insert(0, str(ROOT / "server"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchlib import PeakMemory, spawn  # noqa: E402
-SKETCHES = ROOT.parent / "shared" / "testdata" / "vector_sketches"
 
 
-def sketch_with(strokes: int):
+def default_sketches(folder: Path) -> list[Path]:
+    """Two shared sketches where INKMOTION_TESTDATA names them, else two of our own, written into
+    `folder`."""
+    shared = os.environ.get("INKMOTION_TESTDATA")
+    if shared:
+        paths = [Path(shared) / "vector_sketches" / name for name in ("cat2_16_scaled1.svg", "eagle_16_scaled1.svg")]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise SystemExit(f"INKMOTION_TESTDATA={shared}: no {', '.join(missing)}")
+        return paths
+    sys.path.insert(0, str(ROOT / "tests"))
+    import fixtures
+
+    paths = []
+    for name in ("fish-1.svg", "bird-1.svg"):
+        paths.append(folder / name)
+        paths[-1].write_text(fixtures.vector_sketch(name).svg, encoding="utf-8")
+    return paths
+
+
+def sketch_with(strokes: int, sketches: list[str]):
     from inkmotion.codec.svg import read_svg
 
-    cat = read_svg(SKETCHES / "cat2_16_scaled1.svg")
+    cat = read_svg(sketches[0])
     if strokes <= len(cat.strokes):
         return cat.copy(strokes=cat.strokes[:strokes])
-    eagle = read_svg(SKETCHES / "eagle_16_scaled1.svg")
+    eagle = read_svg(sketches[1])
     # Two sketches side by side on a canvas twice as wide, each at half scale.
     def shrink(stroke, dx):
         return stroke.copy(points=stroke.points * 0.5 + [dx, cat.height * 0.25], bezier=None)
@@ -52,7 +73,8 @@ def sketch_with(strokes: int):
     return cat.copy(strokes=(both * 2)[:strokes])
 
 
-def run_case(model: str, device: str, frames: int, strokes: int, steps: int, vae_chunk: int | None) -> dict:
+def run_case(model: str, device: str, frames: int, strokes: int, steps: int, vae_chunk: int | None,
+             sketches: list[str]) -> dict:
     import torch
 
     from inkmotion import models
@@ -60,7 +82,7 @@ def run_case(model: str, device: str, frames: int, strokes: int, steps: int, vae
 
     t2v = models.load_text_to_video(models.resolve(model), device)
     pipeline = LiveSketchPipeline.from_model(t2v)
-    sketch = sketch_with(strokes)
+    sketch = sketch_with(strokes, sketches)
     config = LiveSketchConfig(frames=frames, steps=steps, vae_chunk=vae_chunk, seed=0)
     stamps: list[float] = []
 
@@ -91,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strokes", type=int, nargs="*", default=None)
     parser.add_argument("--steps", type=int, default=4, help="steps per case; the first is reported apart (warm-up)")
     parser.add_argument("--vae-chunk", type=int, default=None, help="frames per VAE pass (default: 4 on CUDA, all on CPU)")
+    parser.add_argument("--sketches", type=Path, nargs=2, default=None, metavar="SVG",
+                        help="two vector sketches (default: two shared ones, else tests/fixtures' fish-1 and bird-1)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.case:
@@ -104,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     devices = args.device.split(",")
     with tempfile.TemporaryDirectory() as tmp:
+        sketches = [str(p) for p in (args.sketches or default_sketches(Path(tmp)))]
+        print(f"sketches: {', '.join(sketches)}")
         if "cpu" in devices:
             sys.path.insert(0, str(ROOT / "scripts"))
             from make_tiny_models import make_tiny_models
@@ -114,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             for frames in args.frames or [8, 16, 24]:
                 for strokes in args.strokes or [8, 16, 32]:
                     r = spawn(__file__, dict(model=tiny, device="cpu", frames=frames, strokes=strokes, steps=args.steps,
-                                    vae_chunk=args.vae_chunk))
+                                             vae_chunk=args.vae_chunk, sketches=sketches))
                     results.append(r)
                     print(_line(r), flush=True)
         if "cuda" in devices:
@@ -126,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(header)
                 for frames in args.frames or [24]:
                     for strokes in args.strokes or [16]:
-                        r = spawn(__file__, dict(model=model, device="cuda", frames=frames, strokes=strokes, steps=args.steps,
-                                        vae_chunk=args.vae_chunk))
+                        r = spawn(__file__, dict(model=model, device="cuda", frames=frames, strokes=strokes,
+                                                 steps=args.steps, vae_chunk=args.vae_chunk, sketches=sketches))
                         results.append(r)
                         print(_line(r), flush=True)
     first = [r["first_step_s"] for r in results]
