@@ -1,7 +1,7 @@
 """FlipSketch: a raster sketch + a sentence -> raster frames.
 
 "FlipSketch: Flipping Static Drawings to Text-Guided Sketch Animations" (Bandyopadhyay and Song,
-2024; `../shared/papers/flipsketch.txt`). A text-to-video prior (ModelScope) fine-tuned with a
+2024; arXiv:2411.10818). A text-to-video prior (ModelScope) fine-tuned with a
 sketch-animation LoRA generates the frames; two mechanisms keep them faithful to the artist's drawing:
 
 - Setup (Sec. 4.1): the sketch is encoded and DDIM-inverted with the null prompt into the reference

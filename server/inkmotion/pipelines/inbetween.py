@@ -27,8 +27,8 @@ drawn in another order come out as a tangle and turning parts shrink on the way;
 comes from the shapes and where they are, and motion can turn.
 
 The learned two-sketch inbetweening model (two rough sketches -> video: feature retrieval and
-projection, then motion projection and feature blending; the paper in
-`../shared/papers/two-sketch-inbetweening.txt`) is a later step; this pipeline is the classical
+projection, then motion projection and feature blending: "Sketch Me A Video", Zhang, Yu, Chen
+and Luo, 2021, arXiv:2110.04710) is a later step; this pipeline is the classical
 engine it falls back to.
 
 Intermediate frames take the start key's canvas, layer and materials (the end key's materials that

@@ -1,7 +1,7 @@
 """Live-Sketch: vector strokes + a text prompt -> a vector animation.
 
-"Breathing Life Into Sketches Using Text-to-Video Priors" (Gal et al., 2024; `../shared/papers/
-live-sketch.txt`). A sketch is a set of cubic Bezier strokes. A neural displacement field M turns
+"Breathing Life Into Sketches Using Text-to-Video Priors" (Gal et al., 2024; arXiv:2311.13608).
+A sketch is a set of cubic Bezier strokes. A neural displacement field M turns
 the sketch's control points into control points for every frame through two paths (Sec. 4.3):
 
 - the local path M_l predicts a free offset for every control point in every frame (small,
