@@ -149,11 +149,10 @@ def check_inbetween(request: tasks_pb2.InbetweenRequest, limits: Limits, prefix:
     if last > INT32[1]:
         raise InvalidInput(f"{prefix}.start.frame", f"{request.start.frame} + {frames} frames ends at frame {last}, "
                                                     f"past the last frame number {INT32[1]}")
-    easing = _enum(_EASING, request.easing, f"{prefix}.easing")
+    _enum(_EASING, request.easing, f"{prefix}.easing")
     _enum(_MOTION_PATH, request.motion_path, f"{prefix}.motion_path")
     _enum(_UNMATCHED, request.unmatched, f"{prefix}.unmatched")
     form = _enum(_RESULT_FORM, request.result_form, f"{prefix}.result_form")
-    del easing
 
     start_key = keyframe_from_proto(request.start, f"{prefix}.start", limits.max_raster_pixels)
     end_key = keyframe_from_proto(request.end, f"{prefix}.end", limits.max_raster_pixels)

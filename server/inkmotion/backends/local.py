@@ -219,10 +219,11 @@ class LocalBackend(Backend):
 
     def _claim(self, device: str):
         for job_id in list(self.queue.order()):
-            self.queue.started(job_id)
             if self.store.mark_running(job_id, device):
+                self.queue.started(job_id)
                 return self.store.get(job_id)
-            self._handoff.pop(job_id, None)  # cancelled or gone meanwhile
+            self.queue.remove(job_id)  # cancelled or gone meanwhile: no turn used
+            self._handoff.pop(job_id, None)
         return None
 
     def _finish(self, job_id: str, state: int, error: str = "") -> None:

@@ -171,7 +171,7 @@ def raster_from_proto(msg: drawing_pb2.Raster, field: str = "raster", max_pixels
         from PIL import Image
 
         if not msg.png.endswith(_PNG_END):  # Pillow reads a cut file up to where its data ends
-            raise InvalidInput(f"{field}.png", "is not a whole PNG file (it does not end with an IEND chunk)")
+            raise InvalidInput(f"{field}.png", "is not a readable PNG (it is cut short: it does not end with an IEND chunk)")
         try:
             with Image.open(io.BytesIO(msg.png)) as image:
                 if max_pixels is not None and image.width * image.height > max_pixels:

@@ -345,7 +345,7 @@ class _ArcTable:
                 self.lengths[chunk] = arc[:, -1]
                 self.groups.append((chunk, t_dense, curve, arc))
                 check_budget()
-        self.row = np.zeros(len(segments), np.int64)  # segment -> (group, row); -1: straight
+        self.row = np.zeros(len(segments), np.int64)  # segment -> (group, row); group -1: straight
         self.group_of = np.full(len(segments), -1, np.int64)
         for g, (chunk, *_rest) in enumerate(self.groups):
             self.group_of[chunk] = g
