@@ -465,6 +465,8 @@ def open_data_dir(folder: Path | str, on_failure=None) -> JobStore:
             probe_db = sqlite3.connect(f"file:{database}?mode=rw", uri=True)
             try:
                 verdict = [row[0] for row in probe_db.execute("PRAGMA quick_check").fetchall()]
+            except sqlite3.DatabaseError as exc:  # too damaged to check at all
+                verdict = [str(exc)]
             finally:
                 probe_db.close()
             if verdict != ["ok"]:

@@ -9,6 +9,7 @@ touches tensors: the backend runs the work, the codec encodes it. Nothing slow r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +59,7 @@ class AnimationService(service_grpc.AnimationServiceServicer):
         self.accepting = True
         # Checks parse, decode and trace off the event loop, each with a time budget.
         self._checks = ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="inkmotion-check")
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}  # user -> (their lock, submissions holding or waiting)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -135,30 +137,47 @@ class AnimationService(service_grpc.AnimationServiceServicer):
                                 f"priority: {request.priority} is over the limit of {max_priority} for user {user!r}"
                                 " (a token file's max-priority can grant more)")
         max_queued = self.policy.max_queued if grant.max_queued is None else grant.max_queued
-        waiting = self.backend.queued_count(user)
-        if waiting >= max_queued:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                f"user {user!r} has {waiting} jobs queued, the limit of {max_queued} "
-                                "(--max-queued-per-user, or max-queued in the token file); wait for some to finish")
-        try:
-            checked = await self._check(request)
-        except InvalidInput as exc:
-            log.info("refused a job from %s: %s", user, exc)
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, capped(str(exc)))
-        except tasks.TaskUnavailable as exc:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, str(exc))
-        try:
-            record = await asyncio.to_thread(
-                self.store.create, user, checked.spec.task, data, priority=request.priority,
-                label=request.label, model=checked.model, request_id=request.request_id,
-            )
-        except DuplicateRequest as exc:  # the same id, submitted twice at once
-            return await self._repeat(exc.job, data, request.request_id, context)
-        except StoreFailure as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the job store is unavailable: {exc}")
-        log.info("job %s: queued by %s (%s, model %s)", record.id, user, checked.spec.name, checked.model)
-        self.backend.notify_queued(record, checked)
+        # One submission at a time per user is checked and queued: a user sending heavy inputs
+        # holds one check thread, never all of them, and cannot overrun the queued-jobs limit
+        # with submissions sent together.
+        async with self._turn(user):
+            waiting = self.backend.queued_count(user)
+            if waiting >= max_queued:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                    f"user {user!r} has {waiting} jobs queued, the limit of {max_queued} "
+                                    "(--max-queued-per-user, or max-queued in the token file); wait for some to finish")
+            try:
+                checked = await self._check(request)
+            except InvalidInput as exc:
+                log.info("refused a job from %s: %s", user, exc)
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, capped(str(exc)))
+            except tasks.TaskUnavailable as exc:
+                await context.abort(grpc.StatusCode.UNIMPLEMENTED, str(exc))
+            try:
+                record = await asyncio.to_thread(
+                    self.store.create, user, checked.spec.task, data, priority=request.priority,
+                    label=request.label, model=checked.model, request_id=request.request_id,
+                )
+            except DuplicateRequest as exc:  # the same id, submitted twice at once
+                return await self._repeat(exc.job, data, request.request_id, context)
+            except StoreFailure as exc:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"the job store is unavailable: {exc}")
+            log.info("job %s: queued by %s (%s, model %s)", record.id, user, checked.spec.name, checked.model)
+            self.backend.notify_queued(record, checked)
         return service_pb2.SubmitJobResponse(job=record.to_proto(self.backend.queue_position(record.id)))
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, user: str):
+        """Held while one of `user`'s submissions is checked and queued."""
+        lock, holders = self._turns.get(user, (asyncio.Lock(), 0))
+        self._turns[user] = (lock, holders + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, holders = self._turns.pop(user)
+            if holders > 1:
+                self._turns[user] = (lock, holders - 1)
 
     async def _check(self, request) -> tasks.Checked:
         loop = asyncio.get_running_loop()
