@@ -25,11 +25,27 @@ import numpy as np
 ADDON = "bl_ext.user_default.inkmotion"
 UNITS_PER_PIXEL = 0.01  # SVG pixels -> Blender units; the drawing lies in the X-Z (front) plane
 MATERIALS = [("Ink", (0.02, 0.02, 0.02, 1.0)), ("Blue", (0.05, 0.2, 0.8, 1.0))]
+STEP = "inkmotion-test step: "  # the test reads the last of these lines when Blender runs too long
+
+
+def step(what: str) -> None:
+    """Say on stdout what comes next, so that a run that hangs can say where."""
+    print(STEP + what, flush=True)
+
+
+def wait_until(condition, what: str, seconds: float, state=lambda: "") -> None:
+    """Poll `condition` every 50 ms; past `seconds`, fail naming what it waited for and the last state."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {seconds:g} s waiting for {what} (last state: {state()})")
+        time.sleep(0.05)
 
 
 # -- setting the scene up ------------------------------------------------------------------------
 
 def install(config: dict) -> dict:
+    step("installing the extension")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     started = time.monotonic()
     result = bpy.ops.extensions.package_install_files(filepath=config["zip"], repo="user_default", enable_on_install=True)
@@ -156,6 +172,7 @@ def scenario_inbetween(config: dict, report: dict, arrays: dict) -> None:
     bpy.context.scene.frame_set(17)  # between the keys: the operator finds them itself
     report["before"] = snapshot(obj, arrays, "before")
 
+    step("the Inbetween operator")
     started = time.monotonic()
     result = bpy.ops.inkmotion.inbetween(frames=9)
     report["operator_seconds"] = time.monotonic() - started
@@ -163,9 +180,11 @@ def scenario_inbetween(config: dict, report: dict, arrays: dict) -> None:
     report["after"] = snapshot(obj, arrays, "after")
 
     # A second run lands on a new layer too, never over the first.
+    step("a second Inbetween")
     bpy.ops.inkmotion.inbetween(frames=3, start_frame=40, easing="LINEAR", motion_path="LINEAR")
     report["second"] = snapshot(obj, arrays, "second")
 
+    step("saving and reloading the .blend")
     name, path = obj.name, str(Path(config["workdir"]) / "inbetween.blend")
     bpy.ops.wm.save_as_mainfile(filepath=path)
     bpy.ops.wm.open_mainfile(filepath=path)
@@ -181,6 +200,7 @@ def scenario_cancel(config: dict, report: dict, arrays: dict) -> None:
     bpy.context.scene.frame_set(1)
 
     # 1. Background mode: a timeout cancels the server job and the operator fails loudly.
+    step("the Inbetween operator with a 1 s timeout")
     started = time.monotonic()
     try:
         bpy.ops.inkmotion.inbetween(frames=40, model="test-slow", timeout=1.0)
@@ -202,15 +222,19 @@ def scenario_cancel(config: dict, report: dict, arrays: dict) -> None:
         start=drawing_pb2.Keyframe(frame=1, drawing=packing.to_proto(drawing_pb2, gp_io.to_canvas(obj, a, canvas), 512, 512)),
         end=drawing_pb2.Keyframe(frame=40, drawing=packing.to_proto(drawing_pb2, gp_io.to_canvas(obj, b, canvas), 512, 512)),
         frames=40, model="test-slow")
+    step("a RemoteJob cancelled midway")
     job = jobs.RemoteJob(jobs.Connection(config["server"]), request, label="cancel me").start()
     seen = []
-    deadline = time.monotonic() + 60
-    while not job.done and time.monotonic() < deadline:
+
+    def polled() -> bool:
         if job.poll():
             seen.append((job.state, round(job.fraction, 3), job.message))
         if job.fraction > 0.1:
             job.cancel()
-        time.sleep(0.05)
+        return job.done
+
+    wait_until(polled, "the remote Inbetween job to be cancelled", 180,
+               lambda: f"{job.state}, {job.fraction:.0%}, {job.message!r}")
     report["remote_job"] = {"id": job.job_id, "done": job.done, "cancelled": job.cancelled, "state": job.state,
                             "error": job.error, "fraction": job.fraction, "seen": seen[:5] + seen[-3:]}
     report["layers_after_cancel"] = [l.name for l in obj.data.layers]
@@ -241,12 +265,14 @@ def scenario_text(config: dict, report: dict, arrays: dict) -> None:
     report["panel"] = {"category": panel.bl_category, "space": panel.bl_space_type, "region": panel.bl_region_type}
     report["panel_draw"] = draw_panels()
 
+    step("the Animate operator (text motion)")
     started = time.monotonic()
     result = bpy.ops.inkmotion.animate(prompt="the dolphin jumps", model=config["model"], frames=3, steps=2, seed=7,
                                        start_frame=5)
     report["operator_seconds"] = time.monotonic() - started
     report["result"] = sorted(result)
     # The raster method: FlipSketch on the painted drawing, its frames traced back into strokes.
+    step("the Animate operator (FlipSketch)")
     report["flip_result"] = sorted(bpy.ops.inkmotion.animate(
         prompt="the dolphin jumps", method="RASTER", fidelity=0.7, model=config["flip_model"], frames=2, steps=1,
         start_frame=20))
@@ -330,10 +356,13 @@ def scenario_local_server(config: dict, report: dict, arrays: dict) -> None:
     prefs.start_local_server = True  # the update callback starts it
     local = preferences.LocalServer
     report["pid"] = local.proc.pid if local.proc else None
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not any("serving on" in line for line in local.log_tail(50)):
-        assert local.running(), "\n".join(local.log_tail(50))
-        time.sleep(0.2)
+    step("the local server to say it is serving")
+
+    def serving() -> bool:
+        assert local.running(), "the local server exited:\n" + "\n".join(local.log_tail(50))
+        return any("serving on" in line for line in local.log_tail(50))
+
+    wait_until(serving, "the local server to say 'serving on'", 180, lambda: " | ".join(local.log_tail(3)))
     assert bpy.ops.inkmotion.connect() == {"FINISHED"}
     caps = sys.modules[f"{ADDON}.jobs"].CAPABILITIES
     report["server_version"] = caps.response.server_version if caps.response else caps.error
@@ -352,6 +381,7 @@ def scenario_reconnect(config: dict, report: dict, arrays: dict) -> None:
     draw_sketch(layer, 1, start)
     draw_sketch(layer, 30, end)
     bpy.context.scene.frame_set(5)
+    step("the Inbetween operator, watching through a server restart")
     started = time.monotonic()
     report["result"] = sorted(bpy.ops.inkmotion.inbetween(model="test-slow"))
     report["operator_seconds"] = time.monotonic() - started
@@ -383,7 +413,9 @@ def main() -> int:
     arrays: dict = {}
     try:
         report.update(install(config))
+        step(f"scenario {config['scenario']}")
         SCENARIOS[config["scenario"]](config, report, arrays)
+        step("writing the report")
         report["ok"] = True
     except Exception:
         report["ok"] = False

@@ -119,12 +119,20 @@ def run_blender(python: Path, scenario: str, tmp_path: Path, **config) -> tuple[
     return blender_report(start_blender(python, scenario, tmp_path, **config), tmp_path)
 
 
-def blender_report(proc: subprocess.Popen, tmp_path: Path, timeout: float = 240) -> tuple[dict, dict]:
+BLENDER_SECONDS = 600  # generous: a busy machine; the steps inside have their own limits and say so
+STEP = "inkmotion-test step: "  # what in_blender.py prints before each step
+
+
+def blender_report(proc: subprocess.Popen, tmp_path: Path, timeout: float = BLENDER_SECONDS) -> tuple[dict, dict]:
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         stdout, stderr = proc.communicate()
+        steps = [line.removeprefix(STEP) for line in stdout.splitlines() if line.startswith(STEP)]
+        last = steps[-1] if steps else "Blender to start the script (it printed no step)"
+        pytest.fail(f"timed out after {timeout:g} s waiting for Blender: its last step was {last}\n"
+                    f"--- stdout\n{stdout[-3000:]}\n--- stderr\n{stderr[-3000:]}")
     report_path = tmp_path / "report.json"
     assert report_path.exists(), f"Blender exited {proc.returncode} without a report:\n{stdout[-4000:]}\n{stderr[-4000:]}"
     report = json.loads(report_path.read_text())
@@ -249,7 +257,9 @@ def test_a_job_is_cancelled_midway(blender, addon_zip, server, tmp_path, inbetwe
     # Background mode: the timeout cancels the server job, the operator fails with why, nothing is written.
     error = report["timeout_error"]
     assert error and "timed out after 1 s" in error and "was cancelled" in error, error
-    assert report["timeout_seconds"] < 10
+    # The error and the job's CANCELLED state below show the timeout worked; this only says the
+    # operator did not hang after it (generous: a busy machine).
+    assert report["timeout_seconds"] < 60
     assert report["layers_after_timeout"] == ["Sketch"]
     timed_out_job = re.search(r"server job (\w+)", error).group(1)
 
@@ -274,15 +284,18 @@ def test_a_dropped_connection_reconnects_and_the_job_finishes(blender, addon_zip
     try:
         # 1. The operator's job runs; the server dies under it and comes back on the same port.
         with Client(server.address) as client:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 180
             while not any(j.state == jobs_pb2.JOB_STATE_RUNNING and j.step >= 3 for j in client.jobs()):
-                assert time.monotonic() < deadline and proc.poll() is None, "the job never got going"
+                assert proc.poll() is None, f"Blender exited ({proc.returncode}) before its Inbetween job got going"
+                assert time.monotonic() < deadline, (
+                    "timed out after 180 s waiting for Blender's Inbetween job to reach step 3 (jobs: "
+                    + ", ".join(f"{j.id} {jobs_pb2.JobState.Name(j.state)} step {j.step}" for j in client.jobs()) + ")")
                 time.sleep(0.05)
         server.kill()
         time.sleep(1.0)
         server = ServerProcess(data, "--port", str(port)).start()
         # 2. Blender keeps watching the same job, which is re-queued and finishes.
-        report, arrays = blender_report(proc, tmp_path, timeout=120)
+        report, arrays = blender_report(proc, tmp_path)
         with Client(server.address) as client:
             jobs = list(client.jobs())
     finally:

@@ -244,12 +244,14 @@ def test_bundled_pip_wheel_is_found_where_ensurepip_exists(plugin):
 # --- the job runner against a real server --------------------------------------------------
 
 
-def _wait(runner, timeout=60.0):
+def _wait(runner, timeout=120.0, what="the job runner to finish"):
+    """The runner's events until it is done, failed or cancelled; a timeout says what it waited for
+    and the events it had."""
     events = []
     deadline = time.monotonic() + timeout
     while not runner.finished or not events or events[-1][0] not in ("done", "error", "cancelled"):
         events += runner.poll()
-        assert time.monotonic() < deadline, events
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what} (events so far: {events})"
         time.sleep(0.05)
     return events + runner.poll()
 
@@ -282,14 +284,14 @@ def test_job_runner_cancels_and_reports_errors(plugin, tmp_path, vector_sketches
     request = inbetween_request(vector_sketches[0], vector_sketches[1], frames=60, model="test-slow")
     with ServerProcess(tmp_path / "data") as server:
         runner = plugin.jobs.JobRunner(server.address, request).start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while runner.job_id is None:
-            assert time.monotonic() < deadline
+            assert time.monotonic() < deadline, f"timed out after 60 s waiting for the job to be submitted ({runner.poll()})"
             time.sleep(0.05)
         runner.cancel()
-        assert _wait(runner)[-1][0] == "cancelled"
+        assert _wait(runner, what="the cancelled job to end")[-1][0] == "cancelled"
         request.model = "no-such-model"
-        events = _wait(plugin.jobs.JobRunner(server.address, request).start())
+        events = _wait(plugin.jobs.JobRunner(server.address, request).start(), what="the unknown model to be refused")
         assert events[-1][0] == "error" and "no-such-model" in events[-1][1]
-    events = _wait(plugin.jobs.JobRunner("127.0.0.1:9", request).start(), timeout=30)
+    events = _wait(plugin.jobs.JobRunner("127.0.0.1:9", request).start(), what="the dead address to be reported")
     assert events[-1] == ("error", "no InkMotion server answers at 127.0.0.1:9")
