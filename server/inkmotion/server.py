@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from inkmotion import __version__, tasks
 from inkmotion.auth import AuthInterceptor, Authenticator, load_tokens
 from inkmotion.backends.local import LocalBackend
+from inkmotion.checking import CheckPool
 from inkmotion.devices import resolve_devices
 from inkmotion.errors import InvalidInput
 from inkmotion.events import EventHub
@@ -27,6 +28,7 @@ from inkmotion.v1 import animation_service_pb2 as service_pb2
 
 log = logging.getLogger("inkmotion.server")
 
+CHECK_PROCESSES = 2  # submissions checked at once (each user has one at a time)
 SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["AnimationService"].full_name
 
 
@@ -117,7 +119,10 @@ class Server:
         self.backend = LocalBackend(self.store, self.hub, self.devices, self.limits, max_attempts=config.max_attempts)
         policy = QueuePolicy(max_priority=0 if self.auth.required else 10, max_queued=config.max_queued_per_user,
                              check_seconds=config.check_timeout)
-        self.service = AnimationService(self.store, self.hub, self.backend, self.limits, self.auth, policy)
+        # Checks run in processes of their own (started with the plugins, in the background).
+        self.checks = CheckPool(CHECK_PROCESSES, self.limits, config.plugins, config.check_timeout)
+        self.checks.start()
+        self.service = AnimationService(self.store, self.hub, self.backend, self.limits, self.auth, self.checks, policy)
 
         self.grpc = grpc.aio.server(
             interceptors=[AuthInterceptor(self.auth)],
@@ -171,6 +176,7 @@ class Server:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.backend.drain(self.config.drain_timeout)
         await self.grpc.stop(grace=2.0)
+        self.checks.close()
         if not self.backend.stuck():  # a thread still inside a step may yet touch the store
             self.store.close()
         log.info("stopped")

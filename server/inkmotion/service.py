@@ -1,7 +1,7 @@
 """The gRPC servicer of inkmotion.v1.AnimationService.
 
-It checks requests (limits and structure, answered INVALID_ARGUMENT) in worker threads with a
-time budget, applies the queue policy (priority and queued jobs per user, retried submissions by
+It has requests checked (limits and structure, answered INVALID_ARGUMENT) in check processes with
+a time budget (inkmotion.checking), applies the queue policy (priority and queued jobs per user, retried submissions by
 request id), stores jobs, relays the event hub to watchers and streams results from disk. It never
 touches tensors: the backend runs the work, the codec encodes it. Nothing slow runs on the loop.
 """
@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
@@ -20,6 +19,7 @@ import grpc
 from inkmotion import __version__, tasks
 from inkmotion.auth import Authenticator
 from inkmotion.backends.base import Backend
+from inkmotion.checking import MAX_ID_BYTES, CheckerLost, CheckPool, read_envelope
 from inkmotion.errors import InvalidInput
 from inkmotion.events import EventHub, snapshot_event
 from inkmotion.jobs import QUEUED, SUCCEEDED, TERMINAL, DuplicateRequest, JobRecord, JobStore, ResultLost, StoreFailure
@@ -42,14 +42,13 @@ class QueuePolicy:
 MAX_PAGE = 500
 MAX_JOB_ID = 64  # ids are 32 hex digits; anything much longer is not one
 MAX_DETAILS = 1000  # characters of an error's details
-CHECK_THREADS = 2
 _PAGE_TOKEN = re.compile(r"[0-9]{1,18}")  # ASCII digits that fit SQLite's integers
 _KEYFRAME_TAG = bytes([service_pb2.GetJobResponse.KEYFRAME_FIELD_NUMBER << 3 | 2])
 
 
 class AnimationService(service_grpc.AnimationServiceServicer):
     def __init__(self, store: JobStore, hub: EventHub, backend: Backend, limits: Limits, auth: Authenticator,
-                 policy: QueuePolicy | None = None):
+                 checks: CheckPool, policy: QueuePolicy | None = None):
         self.store = store
         self.hub = hub
         self.backend = backend
@@ -57,8 +56,7 @@ class AnimationService(service_grpc.AnimationServiceServicer):
         self.auth = auth
         self.policy = policy or QueuePolicy(max_priority=10 if not auth.required else 0)
         self.accepting = True
-        # Checks parse, decode and trace off the event loop, each with a time budget.
-        self._checks = ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="inkmotion-check")
+        self.checks = checks  # parse, decode and trace in processes of their own, each with a time budget
         self._turns: dict[str, tuple[asyncio.Lock, int]] = {}  # user -> (their lock, submissions holding or waiting)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -85,6 +83,13 @@ class AnimationService(service_grpc.AnimationServiceServicer):
         """A store call; a failed database answers UNAVAILABLE (and health says NOT_SERVING)."""
         try:
             return method(*args)
+        except StoreFailure as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the job store is unavailable: {exc}")
+
+    async def _store_off_loop(self, context, work):
+        """Like `_store`, for store work too large for the loop (a request's bytes, say)."""
+        try:
+            return await asyncio.to_thread(work)
         except StoreFailure as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"the job store is unavailable: {exc}")
 
@@ -117,15 +122,22 @@ class AnimationService(service_grpc.AnimationServiceServicer):
                 response.models.add(name=model, task=spec.task, description=description, source=source, available=available)
         return response
 
-    async def SubmitJob(self, request, context):
+    async def SubmitJob(self, data: bytes, context):
+        # The request arrives unparsed (see add_to_server). The server reads only its top level;
+        # the check process parses and decodes it, and the store keeps the bytes as they came.
         user = await self._user(context)
         if not self.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down; submit again once it is back")
-        data = request.SerializeToString()
+        try:
+            request = read_envelope(data)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"request: not a valid {service_pb2.SubmitJobRequest.DESCRIPTOR.full_name} ({exc})")
         # Cheap refusals first, before anything is decoded.
-        if len(request.request_id) > tasks.MAX_REQUEST_ID:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request_id: {len(request.request_id)} characters "
-                                                                   f"is over the limit of {tasks.MAX_REQUEST_ID} characters")
+        if request.request_id_bytes > MAX_ID_BYTES or len(request.request_id) > tasks.MAX_REQUEST_ID:
+            size = f"{len(request.request_id)} characters" if request.request_id else f"{request.request_id_bytes} bytes"
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"request_id: {size} is over the limit of {tasks.MAX_REQUEST_ID} characters")
         if request.request_id:
             earlier = await self._store(context, self.store.by_request_id, user, request.request_id)
             if earlier is not None:
@@ -138,7 +150,7 @@ class AnimationService(service_grpc.AnimationServiceServicer):
                                 " (a token file's max-priority can grant more)")
         max_queued = self.policy.max_queued if grant.max_queued is None else grant.max_queued
         # One submission at a time per user is checked and queued: a user sending heavy inputs
-        # holds one check thread, never all of them, and cannot overrun the queued-jobs limit
+        # holds one check process, never all of them, and cannot overrun the queued-jobs limit
         # with submissions sent together.
         async with self._turn(user):
             waiting = self.backend.queued_count(user)
@@ -147,12 +159,15 @@ class AnimationService(service_grpc.AnimationServiceServicer):
                                     f"user {user!r} has {waiting} jobs queued, the limit of {max_queued} "
                                     "(--max-queued-per-user, or max-queued in the token file); wait for some to finish")
             try:
-                checked = await self._check(request)
+                checked = await self.checks.check(data)
             except InvalidInput as exc:
                 log.info("refused a job from %s: %s", user, exc)
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, capped(str(exc)))
             except tasks.TaskUnavailable as exc:
                 await context.abort(grpc.StatusCode.UNIMPLEMENTED, str(exc))
+            except CheckerLost as exc:
+                log.error("job from %s not checked: %s", user, exc)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
             try:
                 record = await asyncio.to_thread(
                     self.store.create, user, checked.spec.task, data, priority=request.priority,
@@ -179,18 +194,10 @@ class AnimationService(service_grpc.AnimationServiceServicer):
             if holders > 1:
                 self._turns[user] = (lock, holders - 1)
 
-    async def _check(self, request) -> tasks.Checked:
-        loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(self._checks, tasks.check_with_budget, request, self.limits, self.policy.check_seconds)
-        try:  # the budget ends the check from inside; this is the backstop
-            return await asyncio.wait_for(work, self.policy.check_seconds + 5)
-        except asyncio.TimeoutError:
-            raise InvalidInput("request", f"took more than the {self.policy.check_seconds:g} s allowed to check it; "
-                                          "send a simpler or smaller input") from None
-
     async def _repeat(self, earlier: JobRecord, data: bytes, request_id: str, context):
         """A retried submission: the job its request id made, if it is the same request."""
-        if await asyncio.to_thread(self.store.request, earlier.id) != data:
+        same = await self._store_off_loop(context, lambda: _same_request(self.store.request(earlier.id), data))
+        if not same:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"request_id: {quoted(request_id)} was used for job {earlier.id} with a different request; use a new id")
         log.info("job %s: submitted again with its request id; the same job answers", earlier.id)
@@ -276,6 +283,14 @@ class AnimationService(service_grpc.AnimationServiceServicer):
         )
 
 
+def _same_request(stored: bytes, data: bytes) -> bool:
+    """Whether two serialized submissions say the same (byte for byte, or field by field)."""
+    if stored == data:
+        return True
+    parse = service_pb2.SubmitJobRequest.FromString
+    return parse(stored) == parse(data)
+
+
 def capped(message: str, limit: int = MAX_DETAILS) -> str:
     """An error's details, cut to a size any client and proxy passes on."""
     return message if len(message) <= limit else message[: limit - 20] + f"... ({len(message)} chars)"
@@ -299,6 +314,10 @@ def _parser(message_class):
             return _Malformed(message_class.DESCRIPTOR.full_name, exc)
 
     return parse
+
+
+def _as_is(data: bytes) -> bytes:
+    return data
 
 
 def _guard_unary(method):
@@ -328,7 +347,8 @@ def add_to_server(servicer: AnimationService, server) -> str:
     handlers = {}
     for method in descriptor.methods:
         impl = getattr(servicer, method.name)
-        parse = _parser(message_factory.GetMessageClass(method.input_type))
+        # SubmitJob parses its request itself, off the loop (it can be the size of a message).
+        parse = _as_is if method.name == "SubmitJob" else _parser(message_factory.GetMessageClass(method.input_type))
         if method.server_streaming:
             handler = grpc.unary_stream_rpc_method_handler(
                 _guard_stream(impl), request_deserializer=parse, response_serializer=_serialize)

@@ -9,6 +9,7 @@ to the pipeline (nothing is decoded twice). Checks run off the event loop with a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -430,7 +431,8 @@ def model_info(spec: TaskSpec, name: str) -> tuple[str, str, bool]:
     return model.description or spec.description, model.where, available
 
 
-MAX_REQUEST_ID = 128
+MAX_REQUEST_ID = 128  # characters
+MAX_LABEL = 200
 
 
 class TaskUnavailable(Exception):
@@ -442,9 +444,16 @@ class Checked:
     """A submission as checked: its task, model and decoded inputs (what the runner gets)."""
 
     spec: TaskSpec
-    request: Request
+    request: Request | None  # None while it travels apart from its inputs (see inkmotion.checking)
     model: str
     inputs: object = None
+
+    def with_request(self, request: Request | None) -> "Checked":
+        """This, with `request` as its task request (in the inputs too)."""
+        inputs = self.inputs
+        if dataclasses.is_dataclass(inputs) and hasattr(inputs, "request"):
+            inputs = dataclasses.replace(inputs, request=request)
+        return dataclasses.replace(self, request=request, inputs=inputs)
 
 
 def check_submission(submission: service_pb2.SubmitJobRequest, limits: Limits, *, allow_model_paths: bool = False) -> Checked:
@@ -458,8 +467,8 @@ def check_submission(submission: service_pb2.SubmitJobRequest, limits: Limits, *
     check_range("priority", submission.priority, -10, 10)
     if len(submission.request_id) > MAX_REQUEST_ID:
         raise over("request_id", f"{len(submission.request_id)} characters", f"{MAX_REQUEST_ID} characters")
-    if len(submission.label) > 200:
-        raise over("label", f"{len(submission.label)} characters", "200 characters")
+    if len(submission.label) > MAX_LABEL:
+        raise over("label", f"{len(submission.label)} characters", f"{MAX_LABEL} characters")
     if not spec.available:
         raise TaskUnavailable(f"task {spec.name!r} is not available on this server: {spec.unavailable_reason}")
     model = spec.resolve_model(request.model, f"{which}.model", allow_model_paths)
