@@ -63,3 +63,22 @@ def test_png_size_is_read_from_its_header(raster_sketches):
         check_raster("r", msg, roomy)
     with pytest.raises(InvalidInput, match="r.png: is not a PNG file"):
         check_raster("r", drawing_pb2.Raster(png=b"GIF89a" + bytes(30)), LIMITS)
+
+
+def test_a_result_too_large_to_store_is_refused_at_submission():
+    """frames x points is checked before anything runs (issue 10, point 3)."""
+    from inkmotion import tasks
+    from inkmotion.v1 import animation_service_pb2 as service_pb2
+    from inkmotion.v1 import tasks_pb2
+
+    def submission(frames):
+        key = drawing_pb2.Drawing(width=100, height=100, point_counts=[50], positions=np.linspace(1, 99, 100, dtype="<f4").tobytes())
+        return service_pb2.SubmitJobRequest(inbetween=tasks_pb2.InbetweenRequest(
+            start=drawing_pb2.Keyframe(frame=1, drawing=key), end=drawing_pb2.Keyframe(frame=frames, drawing=key), frames=frames))
+
+    limits = Limits(max_result_points=10_000)
+    tasks.check_submission(submission(100), limits)  # 100 frames x 100 points: at the limit
+    with pytest.raises(InvalidInput) as info:
+        tasks.check_submission(submission(101), limits)
+    assert str(info.value) == ("inbetween.frames: the result would hold 101 frames x 100 points = 10100 points, "
+                               "over the limit of 10000; ask for fewer frames or a simpler drawing")
