@@ -53,30 +53,31 @@ def _client(studio, user: str) -> Client:
     return Client(studio.address, token=TOKENS[user][0])
 
 
-def _cancel_all(client: Client) -> None:
-    for job in client.jobs(states=[S.JOB_STATE_QUEUED, S.JOB_STATE_RUNNING]):
-        client.cancel(job.id)
+@pytest.fixture(autouse=True)
+def _leave_the_queue_empty(studio):
+    """Each test starts with an empty queue: whatever one leaves queued or running is cancelled."""
+    yield
+    for user in TOKENS:
+        with _client(studio, user) as client:
+            for job in client.jobs(states=[S.JOB_STATE_QUEUED, S.JOB_STATE_RUNNING]):
+                client.cancel(job.id)
 
 
 def test_one_users_long_queue_does_not_delay_another(studio):
     with _client(studio, "ann") as ann, _client(studio, "bob") as bob:
-        try:
-            ann_ids = [ann.submit(_request(i)).id for i in range(ANN_JOBS)]
-            mine = bob.submit(_request(99))
-            assert mine.queue_position <= 2, "Bob's job is queued behind at most Ann's next one"
-            deadline = time.monotonic() + 60
-            while (job := bob.job(mine.id)).state == S.JOB_STATE_QUEUED:
-                assert time.monotonic() < deadline, "Bob's job did not start within 60 s"
-                time.sleep(0.05)
-            started = job.started_at.ToNanoseconds()
-            anns = [ann.job(i) for i in ann_ids]
-            before_bob = [j for j in anns if j.started_at.ToNanoseconds()
-                          and mine.created_at.ToNanoseconds() < j.started_at.ToNanoseconds() < started]
-            assert len(before_bob) <= 1, f"{len(before_bob)} of Ann's jobs started while Bob's waited"
-            assert sum(j.state == S.JOB_STATE_QUEUED for j in anns) > ANN_JOBS // 2, "Ann's queue was still long"
-        finally:
-            _cancel_all(ann)
-            _cancel_all(bob)
+        ann_ids = [ann.submit(_request(i)).id for i in range(ANN_JOBS)]
+        mine = bob.submit(_request(99))
+        assert mine.queue_position <= 2, "Bob's job is queued behind at most Ann's next one"
+        deadline = time.monotonic() + 60
+        while (job := bob.job(mine.id)).state == S.JOB_STATE_QUEUED:
+            assert time.monotonic() < deadline, "Bob's job did not start within 60 s"
+            time.sleep(0.05)
+        started = job.started_at.ToNanoseconds()
+        anns = [ann.job(i) for i in ann_ids]
+        before_bob = [j for j in anns if j.started_at.ToNanoseconds()
+                      and mine.created_at.ToNanoseconds() < j.started_at.ToNanoseconds() < started]
+        assert len(before_bob) <= 1, f"{len(before_bob)} of Ann's jobs started while Bob's waited"
+        assert sum(j.state == S.JOB_STATE_QUEUED for j in anns) > ANN_JOBS // 2, "Ann's queue was still long"
 
 
 def test_a_plain_user_cannot_jump_the_queue_but_a_granted_one_can(studio):
@@ -85,54 +86,42 @@ def test_a_plain_user_cannot_jump_the_queue_but_a_granted_one_can(studio):
             ann.submit(_request(), priority=10)
         assert info.value.code == "INVALID_ARGUMENT"
         assert "priority: 10 is over the limit of 0 for user 'ann'" in info.value.message
-        try:
-            waiting = [ann.submit(_request(i)) for i in range(4)]
-            urgent = farm.submit(_request(), priority=10)
-            assert urgent.priority == 10 and urgent.queue_position < max(j.queue_position for j in waiting)
-        finally:
-            _cancel_all(ann)
-            _cancel_all(farm)
+        waiting = [ann.submit(_request(i)) for i in range(4)]
+        urgent = farm.submit(_request(), priority=10)
+        assert urgent.priority == 10 and urgent.queue_position < max(j.queue_position for j in waiting)
 
 
 def test_queued_jobs_are_capped_per_user_by_name(studio):
     with _client(studio, "bob") as bob, _client(studio, "ann") as ann:
-        try:
-            ann.submit(_blocker())
-            held = [bob.submit(_request(i)) for i in range(3)]
-            with pytest.raises(InkMotionError) as info:
-                bob.submit(_request(3))
-            assert info.value.code == "RESOURCE_EXHAUSTED"
-            assert "user 'bob' has 3 jobs queued, the limit of 3" in info.value.message
-            assert ann.submit(_request(4)).state == S.JOB_STATE_QUEUED, "the limit is Bob's, not the server's"
-            bob.cancel(held[0].id)
-            assert bob.submit(_request(5)).state == S.JOB_STATE_QUEUED, "a freed place can be used again"
-        finally:
-            _cancel_all(bob)
-            _cancel_all(ann)
+        ann.submit(_blocker())
+        held = [bob.submit(_request(i)) for i in range(3)]
+        with pytest.raises(InkMotionError) as info:
+            bob.submit(_request(3))
+        assert info.value.code == "RESOURCE_EXHAUSTED"
+        assert "user 'bob' has 3 jobs queued, the limit of 3" in info.value.message
+        assert ann.submit(_request(4)).state == S.JOB_STATE_QUEUED, "the limit is Bob's, not the server's"
+        bob.cancel(held[0].id)
+        assert bob.submit(_request(5)).state == S.JOB_STATE_QUEUED, "a freed place can be used again"
 
 
 def test_submissions_sent_together_do_not_overrun_the_limit(studio):
     with _client(studio, "bob") as bob, _client(studio, "ann") as ann:
-        try:
-            ann.submit(_blocker())
-            outcomes: list[str] = []
+        ann.submit(_blocker())
+        outcomes: list[str] = []
 
-            def submit(n: int) -> None:
-                try:
-                    bob.submit(_request(n))
-                    outcomes.append("queued")
-                except InkMotionError as exc:
-                    outcomes.append(exc.code)
+        def submit(n: int) -> None:
+            try:
+                bob.submit(_request(n))
+                outcomes.append("queued")
+            except InkMotionError as exc:
+                outcomes.append(exc.code)
 
-            threads = [threading.Thread(target=submit, args=(n,)) for n in range(8)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(60)
-            assert sorted(outcomes) == ["RESOURCE_EXHAUSTED"] * 5 + ["queued"] * 3
-        finally:
-            _cancel_all(bob)
-            _cancel_all(ann)
+        threads = [threading.Thread(target=submit, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(outcomes) == ["RESOURCE_EXHAUSTED"] * 5 + ["queued"] * 3
 
 
 def test_a_retried_submission_is_the_same_job(studio):

@@ -21,6 +21,7 @@ from multiprocessing.connection import Connection
 
 from inkmotion import tasks
 from inkmotion.errors import InvalidInput
+from inkmotion.jobs import decode_varint
 from inkmotion.limits import Limits
 from inkmotion.v1 import animation_service_pb2 as service_pb2
 
@@ -231,16 +232,16 @@ def read_envelope(data: bytes) -> Envelope:
     task, priority, request_id, id_bytes, label, label_bytes = None, 0, "", 0, "", 0
     pos, end = 0, len(data)
     while pos < end:
-        key, pos = _varint(data, pos)
+        key, pos = decode_varint(data, pos)
         number, wire = key >> 3, key & 7
         if wire == 0:
-            value, pos = _varint(data, pos)
+            value, pos = decode_varint(data, pos)
         elif wire == 1:
             pos += 8
         elif wire == 5:
             pos += 4
         elif wire == 2:
-            size, pos = _varint(data, pos)
+            size, pos = decode_varint(data, pos)
             start, pos = pos, pos + size
         else:
             raise ValueError(f"field {number} has wire type {wire}, which SubmitJobRequest does not use")
@@ -259,15 +260,3 @@ def read_envelope(data: bytes) -> Envelope:
             label = data[start:pos].decode("utf-8") if size <= MAX_LABEL_BYTES else ""
     return Envelope(task, priority, request_id, id_bytes, label, label_bytes)
 
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ValueError("truncated or corrupt")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7

@@ -523,11 +523,11 @@ def encode_varint(value: int) -> bytes:
 
 
 def decode_varint(data: bytes, pos: int) -> tuple[int, int]:
-    """(value, position after it)."""
+    """(value, position after it); ValueError if `data` ends inside it or it runs past 64 bits."""
     result = shift = 0
     while True:
-        if pos >= len(data):
-            raise ValueError("truncated varint in a result file")
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated or corrupt")
         byte = data[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
