@@ -117,8 +117,7 @@ class Server:
             open_data_dir, data_dir, lambda message: loop.call_soon_threadsafe(self._store_failed, message))
         self.hub = EventHub(loop)
         self.backend = LocalBackend(self.store, self.hub, self.devices, self.limits, max_attempts=config.max_attempts)
-        policy = QueuePolicy(max_priority=0 if self.auth.required else 10, max_queued=config.max_queued_per_user,
-                             check_seconds=config.check_timeout)
+        policy = QueuePolicy(max_priority=0 if self.auth.required else 10, max_queued=config.max_queued_per_user)
         # Checks run in processes of their own (started with the plugins, in the background).
         self.checks = CheckPool(CHECK_PROCESSES, self.limits, config.plugins, config.check_timeout)
         self.checks.start()
