@@ -553,12 +553,21 @@ def load_text_to_video(
     the CPU and moves the UNet and VAE to the GPU only while each runs.
     """
     import torch
+
+    if spec.kind != TEXT_TO_VIDEO:
+        raise InvalidInput("model", f"{spec.name!r} is a {spec.kind} model, not {TEXT_TO_VIDEO}")
+    if local_files_only is None:
+        local_files_only = not downloads_allowed()
+    if local_files_only and not spec.is_local:
+        # Missing weights are said before diffusers and transformers are imported: that import
+        # holds the interpreter lock for seconds, and in a server every RPC would wait on it.
+        available, why = availability(spec, cache_dir=cache_dir)
+        if not available:
+            raise ModelUnavailable(why)
     from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
     from diffusers.models.attention_processor import AttnProcessor2_0
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    if spec.kind != TEXT_TO_VIDEO:
-        raise InvalidInput("model", f"{spec.name!r} is a {spec.kind} model, not {TEXT_TO_VIDEO}")
     device = torch.device(device)
     torch_dtype = choose_dtype(spec, device, dtype)
     offload = offload and device.type == "cuda"  # nothing to save on the CPU
@@ -566,8 +575,6 @@ def load_text_to_video(
         check_folder(spec)
         where: dict[str, Any] = {"local_files_only": True}
     else:
-        if local_files_only is None:
-            local_files_only = not downloads_allowed()
         where = {"revision": spec.revision, "local_files_only": local_files_only, "cache_dir": cache_dir}
     weights = {"use_safetensors": True, "variant": spec.variant}
     encoder_dtype = torch.float32 if offload else torch_dtype  # the text encoder runs on the CPU then
@@ -586,8 +593,7 @@ def load_text_to_video(
     if spec.lora:
         from inkmotion import lora
 
-        lora_local_only = not downloads_allowed() if local_files_only is None else local_files_only
-        folder = lora.locate(spec.lora, revision=spec.lora_revision, local_files_only=lora_local_only)
+        folder = lora.locate(spec.lora, revision=spec.lora_revision, local_files_only=local_files_only)
         unet = lora.apply(unet, folder, dtype=torch_dtype)
     for module in (unet, vae, text_encoder):
         module.eval()
