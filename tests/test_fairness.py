@@ -33,9 +33,14 @@ def _request(n: int = 0, model: str = "test-slow", frames: int = 3):
     return inbetween_request(_drawing(5 + n % 20), _drawing(20 + n % 20), frames=frames, model=model)
 
 
-def _blocker():
-    """A job that holds the device for seconds (the rest stay queued) yet cancels within a step."""
-    return _request(model="test-slow", frames=120)
+def _hold_the_device(client: Client) -> None:
+    """Start a job that holds the device for seconds (what comes after stays queued) yet cancels
+    within a step; return once it runs (a job left by the test before may still be ending)."""
+    job = client.submit(_request(model="test-slow", frames=120))
+    deadline = time.monotonic() + 30
+    while client.job(job.id).state != S.JOB_STATE_RUNNING:
+        assert time.monotonic() < deadline, "the device-holding job did not start within 30 s"
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +98,7 @@ def test_a_plain_user_cannot_jump_the_queue_but_a_granted_one_can(studio):
 
 def test_queued_jobs_are_capped_per_user_by_name(studio):
     with _client(studio, "bob") as bob, _client(studio, "ann") as ann:
-        ann.submit(_blocker())
+        _hold_the_device(ann)
         held = [bob.submit(_request(i)) for i in range(3)]
         with pytest.raises(InkMotionError) as info:
             bob.submit(_request(3))
@@ -106,7 +111,7 @@ def test_queued_jobs_are_capped_per_user_by_name(studio):
 
 def test_submissions_sent_together_do_not_overrun_the_limit(studio):
     with _client(studio, "bob") as bob, _client(studio, "ann") as ann:
-        ann.submit(_blocker())
+        _hold_the_device(ann)
         outcomes: list[str] = []
 
         def submit(n: int) -> None:
