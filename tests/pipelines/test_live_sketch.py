@@ -1,10 +1,8 @@
-"""Live-Sketch on the CPU: SDS as in Eq. (2), exact affine global motion, gradients that reach the
-control points and the field, cancellation, and real runs with tiny random models."""
+"""Live-Sketch on the CPU: exact affine global motion, the augmentation's direction and order,
+gradients that reach the control points and the field, cancellation, and real runs with tiny random
+models. (The equations themselves: test_equations.py.)"""
 
 from __future__ import annotations
-
-import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,49 +13,13 @@ from inkmotion.pipelines.live_sketch import (
     LiveSketchConfig,
     affine_matrices,
     apply_affine,
-    lr_multiplier,
+    random_crop,
+    random_perspective,
     random_view,
     sds_gradient,
     sds_loss,
     warp,
 )
-
-
-class StubUNet:
-    """A denoiser with a known answer: eps_u = a * z_t, eps_c = b * z_t + c."""
-
-    def __init__(self, a=0.3, b=-0.7, c=0.05):
-        self.a, self.b, self.c = a, b, c
-        self.calls = []
-
-    def __call__(self, z, t, encoder_hidden_states):
-        self.calls.append((z.shape, t.tolist(), encoder_hidden_states.shape))
-        uncond, cond = z.chunk(2)
-        return SimpleNamespace(sample=torch.cat([self.a * uncond, self.b * cond + self.c]))
-
-
-def test_sds_gradient_is_eq2():
-    torch.manual_seed(0)
-    latents = torch.randn(1, 4, 3, 5, 5)
-    noise = torch.randn_like(latents)
-    alphas_cumprod = torch.linspace(0.999, 0.01, 1000)
-    t = torch.tensor([437])
-    unet = StubUNet()
-    grad = sds_gradient(unet, latents, torch.zeros(2, 7, 8), t, noise, alphas_cumprod, guidance=30.0)
-
-    ab = alphas_cumprod[437]
-    z_t = ab.sqrt() * latents + (1 - ab).sqrt() * noise
-    eps_u, eps_c = unet.a * z_t, unet.b * z_t + unet.c
-    expected = (1 - ab) * (eps_u + 30.0 * (eps_c - eps_u) - noise)
-    torch.testing.assert_close(grad, expected)
-    assert unet.calls[0][1] == [437, 437], "conditional and unconditional share the timestep"
-
-
-def test_sds_loss_pushes_exactly_the_gradient():
-    latents = torch.randn(1, 4, 2, 3, 3, requires_grad=True)
-    grad = torch.randn(1, 4, 2, 3, 3)
-    sds_loss(latents, grad).backward()
-    torch.testing.assert_close(latents.grad, grad)
 
 
 def test_global_transform_is_exactly_affine_and_identity_at_rest():
@@ -76,20 +38,15 @@ def test_global_transform_is_exactly_affine_and_identity_at_rest():
     torch.testing.assert_close(rest[0], torch.eye(2, 3))
 
 
-def test_lr_schedule_follows_the_reference():
-    config = LiveSketchConfig(steps=1000)
-    assert lr_multiplier(0, config) == pytest.approx(0.1)
-    assert lr_multiplier(100, config) == pytest.approx(math.exp(math.log(0.002) * 0.9 + math.log(0.0008) * 0.1) / 0.002)
-    assert lr_multiplier(1000, config) == pytest.approx(0.4)
-
-
 def test_field_starts_near_rest_and_its_weights_get_gradients():
-    config = LiveSketchConfig(frames=3, hidden=16)
+    # Default initialisation, as the reference: small random motion, scaled by the path weights.
+    config = LiveSketchConfig(frames=3)
+    torch.manual_seed(0)
     field = DisplacementField(points=8, frames=3, config=config)
     rest = torch.randn(8, 2) * 20
     offsets, matrices = field(rest)
-    assert offsets.abs().max() < 1.0
-    assert (matrices - torch.eye(2, 3)).abs().max() < 0.05
+    assert offsets.std() < 1.0, "local offsets start under a pixel"
+    assert (matrices[:, :, :2] - torch.eye(2)).abs().max() < 0.3
     (offsets.square().sum() + (matrices * torch.randn_like(matrices)).sum()).backward()
     for name, p in field.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
@@ -105,6 +62,60 @@ def test_augmentation_is_the_same_for_every_frame_and_keeps_ink_in_range():
     assert 0 <= out.min() and out.max() <= 1 and out.sum() > 0
     identity = warp(ink, torch.eye(3))
     torch.testing.assert_close(identity, ink, atol=1e-5, rtol=0)
+
+
+def _centroid(ink: torch.Tensor) -> torch.Tensor:
+    ys, xs = torch.meshgrid(torch.arange(ink.shape[0]), torch.arange(ink.shape[1]), indexing="ij")
+    return torch.stack([(xs * ink).sum(), (ys * ink).sum()]) / ink.sum()
+
+
+def test_the_perspective_shrinks_the_drawing_toward_the_centre_on_white_paper():
+    # As torchvision's RandomPerspective(fill=1): the corners move inward. A page full of ink
+    # keeps ink in the middle and shows white paper (no ink) at every corner; a mark near a
+    # corner moves toward the centre. Over many draws, never the other way.
+    size, centre = 64, torch.tensor([31.5, 31.5])
+    full = torch.ones(1, size, size)
+    mark = torch.zeros(1, size, size)
+    mark[0, 4:10, 52:58] = 1.0  # top right
+    gen = torch.Generator().manual_seed(0)
+    white_corners = 0
+    for _ in range(50):
+        h = random_perspective(gen)
+        page = warp(full, h)[0]
+        assert page[24:40, 24:40].min() > 0.99, "the middle of the drawing is kept"
+        corners = torch.stack([page[0, 0], page[0, -1], page[-1, 0], page[-1, -1]])
+        assert corners.max() < 0.5, "the corners are paper"
+        white_corners += int((corners < 0.01).sum())
+        moved = warp(mark, h)[0]
+        assert moved.sum() > 0
+        before, after = (_centroid(mark[0]) - centre).norm(), (_centroid(moved) - centre).norm()
+        assert after < before, "the mark moved away from the centre"
+    assert white_corners > 150
+
+
+def test_the_crop_comes_after_the_perspective():
+    # One view = the perspective, then a square crop of its result stretched back to the frame:
+    # warping twice (perspective, then crop) gives the frame of the composed view, and the other
+    # order does not. (Soft blobs, so that interpolating twice costs little.)
+    ys, xs = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+    ink = sum(torch.exp(-((xs - a) ** 2 + (ys - b) ** 2) / 98) for a, b in [(30, 20), (70, 40), (40, 75), (60, 60)])[None]
+    for seed in range(8):
+        view = random_view(torch.Generator().manual_seed(seed), "cpu")
+        gen = torch.Generator().manual_seed(seed)
+        perspective, crop = random_perspective(gen), random_crop(gen)
+        once = warp(ink, view)
+        assert (warp(warp(ink, perspective), crop) - once).abs().mean() < 0.002
+        assert (warp(warp(ink, crop), perspective) - once).abs().mean() > 0.01
+
+
+def test_the_crop_is_square_and_keeps_40_to_100_percent_of_the_area():
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(100):
+        crop = random_crop(gen)
+        side, cx, cy = float(crop[0, 0]), float(crop[0, 2]), float(crop[1, 2])
+        assert crop[1, 1] == crop[0, 0] and crop[0, 1] == crop[1, 0] == 0
+        assert 0.4 - 1e-6 <= side * side <= 1.0 + 1e-6
+        assert abs(cx) <= 1 - side + 1e-6 and abs(cy) <= 1 - side + 1e-6, "the window stays inside the frame"
 
 
 # -- with a tiny random text-to-video model, through the real loader ---------------------------

@@ -54,7 +54,9 @@ class LiveSketchConfig:
     size: int = 256  # render size: the text-to-video model's resolution
     guidance_local: float = 30.0
     guidance_global: float = 40.0
-    timestep_range: tuple[int, int] = (50, 950)  # SDS timesteps drawn from [50, 950)
+    # SDS timesteps, drawn as integers from [low, high): 50..948, as the reference draws them
+    # (its `randint(50, min(950, 1000) - 1)`; "[50, 950)" in its comments).
+    timestep_range: tuple[int, int] = (50, 949)
     local_motion: bool = True
     global_motion: bool = True
     motion_strength: float = 1.0
@@ -71,6 +73,7 @@ class LiveSketchConfig:
     shear_weight: float = 0.1
     translation_weight: float = 1.0
     hidden: int = 128
+    code_dropout: float = 0.1  # dropout on the positional code while optimising (the reference's)
     augment: bool = True  # random perspective + resized crop, the same for all frames
     samples_per_segment: int = 8  # polyline points per cubic segment when rendering
     # Frames per VAE pass when back-propagating into the frames. Encoding the whole video with
@@ -119,10 +122,23 @@ def _mlp(dims: list[int]) -> nn.Sequential:
 class DisplacementField(nn.Module):
     """M: control points of the sketch (centred, in render pixels) -> per-frame motion.
 
-    Shared backbone: each control point's position is projected to `hidden` features and given a
-    sinusoidal encoding of its index; the whole sketch is flattened into one code. The local head
-    maps the code to an offset for every point in every frame; the global head maps it to per-frame
-    translation (2), rotation (1), shear (2) and scale (2) parameters.
+    Shared backbone: each control point's position is projected to `hidden` features and its index
+    gets a sinusoidal code (Vaswani et al.); the whole sketch is flattened into one code. The local
+    head M_l maps the code to an offset for every point in every frame; the global head M_g maps it
+    to per-frame translation (2), rotation (1), shear (2) and scale (2) parameters.
+
+    As the reference implementation (its `PointMLP`), layer for layer, with two differences that
+    change nothing it computes:
+    - the positional code is only the sinusoid. The reference also computes a learnable index
+      embedding times sqrt(h) and then discards it (its PositionalEncoding returns the table alone);
+      adding it for real (std ~11 at h=128) would drown the projected points and make the field
+      ~13x less sensitive to them at initialisation;
+    - the reference flattens F identical copies of the points (one per frame, each with its own
+      sinusoid) into its first Linear. The copies share their projected features, so (dropout
+      aside) that Linear is one Linear over a single copy, the sum of its F blocks, whose default
+      initial variance is the same, plus a constant; one copy is F times smaller and faster.
+    Its scale is predicted by its own head; the reference's forward reads the shear head twice
+    (its scale head is built and never used), which ties scale to shear: a slip, not a design.
     """
 
     def __init__(self, points: int, frames: int, config: LiveSketchConfig):
@@ -130,25 +146,22 @@ class DisplacementField(nn.Module):
         h = config.hidden
         self.points, self.frames, self.config = points, frames, config
         self.project = nn.Sequential(nn.Linear(2, h), nn.LayerNorm(h), nn.LeakyReLU(), nn.Linear(h, h))
-        self.index_code = nn.Embedding(points, h)
         self.register_buffer("index_encoding", _sinusoidal(points, h), persistent=False)
         # local path M_l
         self.local_trunk = _mlp([points * h, h, h, h])
         self.local_out = nn.Linear(h, frames * points * 2)
-        # global path M_g
+        # global path M_g: a shared trunk of two blocks, then one head per transform component
         self.global_trunk = _mlp([points * h, h, h])
-        self.translation = nn.Sequential(_mlp([h, h, h]), nn.Linear(h, frames * 2))
+        self.translation = nn.Sequential(_mlp([h, h, h, h]), nn.Linear(h, frames * 2))
         self.rotation = nn.Sequential(_mlp([h, h]), nn.Linear(h, frames))
         self.shear = nn.Sequential(_mlp([h, h]), nn.Linear(h, frames * 2))
-        # The reference predicts the scale with its shear head; this field has its own scale head.
         self.scale = nn.Sequential(_mlp([h, h]), nn.Linear(h, frames * 2))
-        for head in (self.local_out, self.translation[-1], self.rotation[-1], self.shear[-1], self.scale[-1]):
-            # Start near the rest pose, so the first frames rendered are the artist's sketch.
-            nn.init.normal_(head.weight, std=1e-3)
-            nn.init.zeros_(head.bias)
+        # Every layer keeps PyTorch's default initialisation, as the reference's: the first frames
+        # are the sketch, jittered by a few pixels (at h = 128 and 256 px: local offsets of std
+        # ~0.4 px; the random initial affines move points by ~3 px on average).
 
     def shared_parameters(self) -> list[nn.Parameter]:
-        return [*self.project.parameters(), *self.index_code.parameters()]
+        return [*self.project.parameters()]
 
     def local_parameters(self) -> list[nn.Parameter]:
         return self.shared_parameters() + [*self.local_trunk.parameters(), *self.local_out.parameters()]
@@ -157,15 +170,21 @@ class DisplacementField(nn.Module):
         heads = (self.global_trunk, self.translation, self.rotation, self.shear, self.scale)
         return self.shared_parameters() + [p for m in heads for p in m.parameters()]
 
-    def _code(self, centred: torch.Tensor) -> torch.Tensor:
-        index = torch.arange(self.points, device=centred.device)
-        features = self.project(centred) + self.index_code(index) * math.sqrt(self.config.hidden) + self.index_encoding
-        return features.reshape(1, -1)
+    def code(self, centred: torch.Tensor, dropout: torch.Generator | None = None) -> torch.Tensor:
+        """The sketch's code [1, P * h]: projected points + their positional code. With a generator,
+        the positional code gets dropout (`code_dropout`, drawn from it, as while optimising);
+        without, none (the output frames)."""
+        position = self.index_encoding
+        p = self.config.code_dropout
+        if dropout is not None and p > 0:
+            keep = torch.rand(position.shape, generator=dropout).to(position.device) >= p
+            position = position * keep / (1 - p)
+        return (self.project(centred) + position).reshape(1, -1)
 
-    def forward(self, centred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, centred: torch.Tensor, dropout: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """centred [P, 2] -> (local offsets [F, P, 2], global affine matrices [F, 2, 3])."""
         c = self.config
-        code = self._code(centred)
+        code = self.code(centred, dropout)
         offsets = self.local_out(self.local_trunk(code)).reshape(self.frames, self.points, 2)
         g = self.global_trunk(code)
         translation = self.translation(g).reshape(self.frames, 2) * c.translation_weight
@@ -228,20 +247,36 @@ def sds_loss(latents: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
 
 
 # -----------------------------------------------------------------------------------------------
-# Augmentation: the same random perspective + resized crop for every frame
+# Augmentation: the same random perspective, then resized crop, for every frame (as the reference's
+# torchvision `RandomPerspective(distortion_scale=0.5, fill=1)` then `RandomResizedCrop(scale=(0.4, 1),
+# ratio=(1, 1))`, drawn once per step for the whole video). Homographies here map output pixels to
+# source pixels, in normalised coordinates ([-1, 1]^2), as `warp` samples.
+
+_CORNERS = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
 
 
-def random_view(generator: torch.Generator, device, distortion: float = 0.5, scale=(0.4, 1.0)) -> torch.Tensor:
-    """A random homography [3, 3] in normalised coordinates ([-1, 1]^2): a square crop of
-    `scale` of the area (as RandomResizedCrop), then each corner pulled inwards by up to
-    `distortion` of the half side (as RandomPerspective). Output pixel -> source pixel."""
+def random_perspective(generator: torch.Generator, distortion: float = 0.5) -> torch.Tensor:
+    """RandomPerspective: the frame's corners move inward, each coordinate by up to `distortion` of
+    the half side, so the drawing shrinks toward the centre and white paper fills the border."""
+    moved = _CORNERS * (1 - torch.rand(4, 2, generator=generator) * distortion)
+    return _homography(moved, _CORNERS)  # where the corners went -> where they came from
+
+
+def random_crop(generator: torch.Generator, scale: tuple[float, float] = (0.4, 1.0)) -> torch.Tensor:
+    """RandomResizedCrop with a square ratio: a window of `scale` of the area, anywhere inside
+    the frame, stretched back to the whole frame."""
     r = torch.rand(3, generator=generator).tolist()
     side = math.sqrt(scale[0] + (scale[1] - scale[0]) * r[0])
-    centre = torch.tensor([(1 - side) * (2 * r[1] - 1), (1 - side) * (2 * r[2] - 1)])
-    corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
-    inward = -corners * torch.rand(4, 2, generator=generator) * distortion
-    source = (corners + inward) * side + centre
-    return _homography(corners, source).to(device)
+    cx, cy = (1 - side) * (2 * r[1] - 1), (1 - side) * (2 * r[2] - 1)
+    return torch.tensor([[side, 0.0, cx], [0.0, side, cy], [0.0, 0.0, 1.0]])
+
+
+def random_view(generator: torch.Generator, device) -> torch.Tensor:
+    """The perspective, then the crop of its result, as one homography [3, 3]: an output pixel p
+    samples the perspective's output at crop(p), which samples the frame at perspective(crop(p))."""
+    perspective = random_perspective(generator)
+    crop = random_crop(generator)
+    return (perspective @ crop).to(device)
 
 
 def _homography(dst: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
@@ -327,10 +362,10 @@ class LiveSketchPipeline:
         return _Sketch(params, control, mask, centre, sample_params, radii[:, None].expand(-1, m), scale)
 
     def control_points(self, field: DisplacementField, sketch: _Sketch, config: LiveSketchConfig,
-                       local: bool, global_: bool) -> torch.Tensor:
-        """Control points of every frame [F, S, P, 2] in render pixels."""
+                       local: bool, global_: bool, dropout: torch.Generator | None = None) -> torch.Tensor:
+        """Control points of every frame [F, S, P, 2] in render pixels (`dropout`: see DisplacementField.code)."""
         rest = sketch.control[sketch.mask] - sketch.centre  # [P_real, 2]
-        offsets, matrices = field(rest)
+        offsets, matrices = field(rest, dropout)
         moved = apply_affine(matrices, rest) if global_ else rest.expand(field.frames, *rest.shape)
         if local:
             moved = moved + offsets
@@ -416,11 +451,16 @@ class LiveSketchPipeline:
             passes.append(("global", config.guidance_global, torch.optim.Adam(field.global_parameters(), lr=config.lr_global, betas=(0.9, 0.9), eps=1e-6)))
         schedules = [torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_multiplier(step, config)) for _, _, opt in passes]
 
-        # 4. Optimise: per step, an SDS pass for each path.
+        # 4. Optimise: per step, an SDS pass for each path. Both passes render both paths; each
+        # optimiser steps on its own pass's gradient only. (The reference runs `steps + 1` steps,
+        # 0..steps; here `steps` is what runs. Its global optimiser is never zeroed - zeroing the
+        # local one clears only the shared backbone - so its global heads step on the running sum
+        # of every gradient since the start, local passes included: a slip, not copied.)
         for step in range(1, config.steps + 1):
             for name, guidance, optimizer in passes:
                 optimizer.zero_grad(set_to_none=True)
-                control = self.control_points(field, state, config, local=config.local_motion, global_=config.global_motion)
+                control = self.control_points(field, state, config, local=config.local_motion,
+                                              global_=config.global_motion, dropout=generator)
                 ink = self.render(control, state, config)
                 if config.augment:
                     ink = warp(ink, random_view(generator, self.device))
