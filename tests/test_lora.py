@@ -86,6 +86,9 @@ def test_our_layout_loads_through_the_registry_and_round_trips(trained, tiny_dir
     assert set(loaded) == set(saved)
     for name, value in saved.items():
         torch.testing.assert_close(loaded[name].float(), value)
+    # Our LoRAs learn from clips encoded the VAE's own way, and their sketches are encoded so.
+    assert tuned.lora_layout == "adapter" and FlipSketchPipeline.from_model(tuned).sketch_encoding == "ours"
+    assert FlipSketchPipeline.from_model(base).sketch_encoding == "ours"
 
 
 def test_the_lora_changes_flipsketch_frames(trained, tiny_dir, tmp_path, raster_sketches):
@@ -110,6 +113,8 @@ def test_the_public_checkpoint_layout_replaces_the_unet(tiny_dir, tmp_path):
     assert lora.layout(checkpoint) == "unet"
     tuned = models.load_text_to_video(_registry(tmp_path, tiny_dir, checkpoint), "cpu")
     torch.testing.assert_close(_unet_output(tuned.unet), _unet_output(unet.eval()))
+    # ... and sketches go to it as the published LoRA saw them (FlipSketchPipeline.reference_noise).
+    assert tuned.lora_layout == "unet" and FlipSketchPipeline.from_model(tuned).sketch_encoding == "public"
 
 
 def test_flipsketch_on_the_plain_prior_says_how_to_set_its_lora(tiny_dir, tmp_path):

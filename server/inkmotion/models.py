@@ -466,6 +466,9 @@ class TextToVideo:
     dtype: torch.dtype
     spec: ModelSpec | None = None
     offload: bool = False
+    # The layout of the LoRA in the UNet (inkmotion.lora.layout): "adapter" (ours), "unet" (the
+    # public FlipSketch checkpoint), "" for none. Pipelines match their inputs to what it saw.
+    lora_layout: str = ""
     _offloader: Any = field(default=None, repr=False)
 
     def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
@@ -590,10 +593,12 @@ def load_text_to_video(
     except (OSError, ValueError) as exc:
         raise _load_failed(spec, exc, where.get("local_files_only", True), cache_dir) from exc
 
+    lora_layout = ""
     if spec.lora:
         from inkmotion import lora
 
         folder = lora.locate(spec.lora, revision=spec.lora_revision, local_files_only=local_files_only)
+        lora_layout = lora.layout(folder)
         unet = lora.apply(unet, folder, dtype=torch_dtype)
     for module in (unet, vae, text_encoder):
         module.eval()
@@ -614,7 +619,8 @@ def load_text_to_video(
         vae.to(device)
         text_encoder.to(device)
     return TextToVideo(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
-                       device=device, dtype=torch_dtype, spec=spec, offload=offload, _offloader=offloader)
+                       device=device, dtype=torch_dtype, spec=spec, offload=offload, lora_layout=lora_layout,
+                       _offloader=offloader)
 
 
 @contextlib.contextmanager

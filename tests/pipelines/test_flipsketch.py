@@ -3,6 +3,7 @@ provably run (and stop), lambda, chaining, binarisation, cancellation."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from types import SimpleNamespace
 
@@ -215,3 +216,145 @@ def test_lambda_strengthens_the_reference_key_in_temporal_attention():
     torch.testing.assert_close(weights[1.0][..., 0], weights[0.0][..., 0])  # frame 0: unscaled
     assert (weights[1.0][..., 1:] > weights[0.0][..., 1:]).all()
     assert (weights[1.0][..., -1] - weights[0.0][..., -1]).mean() > (weights[1.0][..., 1] - weights[0.0][..., 1]).mean()
+
+
+# -- frame alignment (Sec. 4.2) with a denoiser whose answer is known ---------------------------
+
+
+class MixingDenoiser(torch.nn.Module):
+    """eps = a * x + b * (x averaged over frames) + c * mean(text): every frame's prediction
+    depends on all frames (as temporal attention makes it), in a way the test can compute. Records
+    each call: its input, whether the text was the null prompt, and whether grad was on."""
+
+    def __init__(self, null: torch.Tensor, a=0.4, b=0.5, c=2.0):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
+        self.null, self.a, self.b, self.c = null, a, b, c
+        self.calls: list[tuple[torch.Tensor, bool, bool]] = []
+
+    def eps(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        return self.a * x + self.b * x.mean(2, keepdim=True) + self.c * text.float().mean()
+
+    def forward(self, sample, t, encoder_hidden_states):
+        null = torch.equal(encoder_hidden_states[0], self.null[0])
+        self.calls.append((sample.detach().clone(), null, torch.is_grad_enabled()))
+        return SimpleNamespace(sample=self.eps(sample, encoder_hidden_states[:1]))
+
+
+def test_frame_alignment_holds_the_reference_trajectory_in_frame_one_and_aligns_to_its_null_prediction(
+        pipeline, sketch):
+    null = pipeline.encode_prompt("")
+    unet = MixingDenoiser(null)
+    stub = FlipSketchPipeline(unet, pipeline.vae, pipeline.text_encoder, pipeline.tokenizer,
+                              DDIMScheduler.from_config(pipeline.scheduler.config))
+    config = FlipSketchConfig(frames=3, steps=5, inversion_steps=5, tau1=3, tau2=0, align_iterations=3,
+                              align_lr=1e-2, size=64, seeds=2, binarize=False)
+    prompt = stub.encode_prompt("a cat jumps")
+    bounds: list[int] = []  # calls made by the end of the inversion, then by the end of each step
+    invert = stub.invert
+    stub.invert = lambda *args: (invert(*args), bounds.append(len(unet.calls)))[0]
+    stub.clip(sketch, prompt, null, config, torch.Generator().manual_seed(0), lambda step, _: bounds.append(len(unet.calls)))
+    del stub.invert
+
+    # x_t^r: the inverted sketch, walked down with the null prompt (diffusers' own DDIM step).
+    x_r = stub.reference_noise(sketch, null, config, torch.Generator().manual_seed(0))
+    scheduler = DDIMScheduler.from_config(pipeline.scheduler.config)
+    scheduler.set_timesteps(config.steps)
+    trajectory = []
+    for t in scheduler.timesteps:
+        trajectory.append(x_r)
+        x_r = scheduler.step(unet.eps(x_r, null), t, x_r).prev_sample
+
+    per_step = [unet.calls[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    assert len(per_step) == config.steps
+    for i, calls in enumerate(per_step[: config.tau1]):
+        x_t_r = trajectory[i]
+        target_input, null_target, _ = calls[0]  # eta_1 = eps(x_t^r, t, P_null): x_t^r alone
+        assert null_target and target_input.shape[2] == 1
+        torch.testing.assert_close(target_input, x_t_r)
+        joint = [c for c in calls if c[2]]  # the optimisation's joint denoising, with grad
+        assert len(joint) == config.align_iterations
+        for x, is_null, _ in joint:
+            assert not is_null and x.shape[2] == config.clip_frames
+            torch.testing.assert_close(x[:, :, :1], x_t_r.expand(2, -1, -1, -1, -1))  # [x_t^r, f_t^train]
+        generation = [x for x, is_null, grad in calls if not is_null and not grad]
+        torch.testing.assert_close(generation[0][:, :, :1], x_t_r.expand(2, -1, -1, -1, -1))
+        # L_align = mean (eta_1' - eta_1)^2 compares against eta_1: its gradient for every other frame
+        # is g = 2 / N * (eta_1' - eta_1) * b / M, and Adam's first step is -lr * g / (|g| + 1e-8).
+        first, second = joint[0][0], joint[1][0]
+        residual = unet.eps(first, prompt)[:, :, 0] - unet.eps(x_t_r, null)[:, :, 0]
+        g = 2 / residual.numel() * residual * unet.b / config.clip_frames
+        expected = -config.align_lr * g / (g.abs() + 1e-8)
+        moved = (second - first)[:, :, 1:]
+        for f in range(moved.shape[2]):
+            torch.testing.assert_close(moved[:, :, f], expected, rtol=0, atol=1e-4)
+    # After tau1, frame 1 follows the video's own trajectory.
+    generation = [x for x, is_null, grad in per_step[config.tau1] if not is_null and not grad]
+    assert (generation[0][:, :, :1] - trajectory[config.tau1]).abs().max() > 1e-3
+
+
+# -- the sketch's encoding (Sec. 4.1, and what the published LoRA saw) ----------------------------
+
+
+def _recording_encoder(vae, monkeypatch) -> list[torch.Tensor]:
+    seen = []
+    real = vae.encode
+
+    def encode(x, *args, **kwargs):
+        seen.append(x.detach().clone())
+        return real(x, *args, **kwargs)
+
+    monkeypatch.setattr(vae, "encode", encode)
+    return seen
+
+
+@pytest.mark.parametrize("encoding", ["ours", "public"])
+def test_the_sketch_reaches_the_vae_as_each_encoding_says(pipeline, sketch, monkeypatch, encoding):
+    zero = FlipSketchPipeline(ZeroNoise(), pipeline.vae, pipeline.text_encoder, pipeline.tokenizer,
+                              DDIMScheduler.from_config(pipeline.scheduler.config), sketch_encoding=encoding)
+    seen = _recording_encoder(pipeline.vae, monkeypatch)
+    config = FlipSketchConfig(size=64, inversion_steps=5)
+    null = zero.encode_prompt("")
+    reference = zero.reference_noise(sketch, null, config, torch.Generator().manual_seed(0))
+    (image,) = seen
+    paper = zero.sketch_image(sketch, 64)
+    if encoding == "public":  # five identical frames in [0, 1]
+        assert image.shape == (5, 3, 64, 64)
+        torch.testing.assert_close(image, paper.expand(5, 3, -1, -1))
+    else:  # one frame in [-1, 1], the posterior mean
+        assert image.shape == (1, 3, 64, 64)
+        torch.testing.assert_close(image, (paper * 2 - 1).expand(1, 3, -1, -1))
+        with torch.no_grad():
+            mean = pipeline.vae.encode(image).latent_dist.mean * pipeline.vae.config.scaling_factor
+        # With zero predicted noise, DDIM inversion only rescales: x_T = x_0 sqrt(a_T / a_final).
+        timesteps, levels = noise_levels(zero.scheduler, 5)
+        gain = (levels[0][0] / levels[-1][1]).sqrt()
+        torch.testing.assert_close(reference[:, :, 0], mean * gain, rtol=1e-4, atol=1e-5)
+    assert reference.shape[2] == 1
+
+
+def test_public_encoding_averages_five_posterior_samples(pipeline, sketch):
+    # Two seeds' references differ by the posterior noise averaged over five frames: its RMS, in
+    # units of the posterior's std, is sqrt(2 / 5) (one sample: sqrt(2); the mean: 0).
+    zero = FlipSketchPipeline(ZeroNoise(), pipeline.vae, pipeline.text_encoder, pipeline.tokenizer,
+                              DDIMScheduler.from_config(pipeline.scheduler.config), sketch_encoding="public")
+    config = FlipSketchConfig(size=64, inversion_steps=5)
+    null = zero.encode_prompt("")
+    a, b = (zero.reference_noise(sketch, null, config, torch.Generator().manual_seed(s)) for s in (1, 2))
+    with torch.no_grad():
+        std = pipeline.vae.encode(zero.sketch_image(sketch, 64).expand(1, 3, -1, -1)).latent_dist.std
+    timesteps, levels = noise_levels(zero.scheduler, 5)
+    gain = (levels[0][0] / levels[-1][1]).sqrt() * pipeline.vae.config.scaling_factor
+    rms = float(((a - b)[:, :, 0] / (gain * std)).square().mean().sqrt())
+    assert rms == pytest.approx(math.sqrt(2 / 5), rel=0.15)
+    ours = FlipSketchPipeline(ZeroNoise(), pipeline.vae, pipeline.text_encoder, pipeline.tokenizer,
+                              DDIMScheduler.from_config(pipeline.scheduler.config))
+    c, d = (ours.reference_noise(sketch, null, config, torch.Generator().manual_seed(s)) for s in (1, 2))
+    torch.testing.assert_close(c, d)  # ours: the posterior mean, whatever the seed
+
+
+def test_an_unknown_sketch_encoding_is_refused(pipeline, sketch):
+    from inkmotion.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="sketch_encoding"):
+        pipeline(sketch, "a cat", FlipSketchConfig(**FAST, sketch_encoding="raw"))

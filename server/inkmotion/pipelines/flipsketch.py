@@ -6,9 +6,10 @@ sketch-animation LoRA generates the frames; two mechanisms keep them faithful to
 
 - Setup (Sec. 4.1): the sketch is encoded and DDIM-inverted with the null prompt into the reference
   noise x_T^r, the first frame of the video noise f_T = [x_T^r, f_T^2 .. f_T^M]; the rest is sampled.
-- Iterative frame alignment (Sec. 4.2), while t >= tau1: the other frames' noise is optimised so
-  that denoising the whole video with the prompt predicts, for frame 1, what denoising the
-  reference alone with the null prompt predicts: L_align = ||eta_1' - eta_1||^2.
+- Iterative frame alignment (Sec. 4.2), while t >= tau1: frame 1 is the reference trajectory's
+  own latent x_t^r, and the other frames' noise f_t^train is optimised so that denoising
+  [x_t^r, f_t^train] with the prompt predicts, for frame 1, what denoising x_t^r alone with the
+  null prompt predicts: L_align = ||eta_1' - eta_1||^2, eta_1 = eps(x_t^r, t, P_null).
 - Dual attention composition (Sec. 4.3), while t >= tau2: a reference pass denoises x_t^r alone
   (null prompt) and keeps each self-attention layer's queries and keys. In the generation pass
   - spatial self-attention of the first N frames uses the reference queries against the frame's
@@ -41,6 +42,9 @@ from inkmotion.errors import InvalidInput
 from inkmotion.pipelines.base import Progress, ProgressCallback, no_progress
 
 
+SKETCH_ENCODINGS = ("ours", "public")
+
+
 @dataclass(frozen=True)
 class FlipSketchConfig:
     """Defaults are the public implementation's (REFERENCE.md)."""
@@ -59,6 +63,9 @@ class FlipSketchConfig:
     # off (iters_to_alter = [-1]); here it is on, with its settings (10 Adam steps at lr 1e-3).
     align_iterations: int = 10
     align_lr: float = 1e-3
+    # How the sketch becomes the reference latents (FlipSketchPipeline.reference_noise):
+    # "ours", "public", or None for the model's own (public with the public LoRA checkpoint).
+    sketch_encoding: str | None = None
     seeds: int = 1  # samples generated in one batch; the best is kept
     seed: int = 0
     binarize: bool = True
@@ -148,7 +155,11 @@ class ComposedSelfAttention:
         return out / attn.rescale_output_factor
 
     def _temporal(self, query, key, value):
-        """Rows are (video, pixel), the sequence is frames: the first frame's key is the reference's."""
+        """Rows are (video, pixel), the sequence is frames: the first frame's key is the reference's.
+
+        For every query frame i, as the paper writes and the public code's first (baddbmm) path
+        does. Its later torch-2 path indexes [batch, heads, L, S] logits as if heads were query
+        frames: it recomposes only query frame 0's row, scaled by the key's index. Not followed."""
         state = self.state
         _, ref_key = state.saved[self.name]  # [pixels, heads, N, d] of the one reference video
         frames = query.shape[2]
@@ -223,15 +234,18 @@ class FlipSketchPipeline:
     """Raster sketch + prompt -> raster frames. Components are passed in (see inkmotion.models)."""
 
     def __init__(self, unet, vae, text_encoder, tokenizer, scheduler, *, device=None, dtype=None,
-                 clip_model=None, clip_processor=None):
+                 clip_model=None, clip_processor=None, sketch_encoding: str = "ours"):
         self.unet, self.vae, self.text_encoder, self.tokenizer, self.scheduler = unet, vae, text_encoder, tokenizer, scheduler
         self.device = torch.device(device) if device is not None else next(unet.parameters()).device
         self.dtype = dtype or next(unet.parameters()).dtype
         self.clip_model, self.clip_processor = clip_model, clip_processor
+        self.sketch_encoding = sketch_encoding  # the default; a config's sketch_encoding overrides it
 
     @classmethod
     def from_model(cls, model, **kwargs) -> "FlipSketchPipeline":
-        """From an `inkmotion.models.TextToVideo` (a fresh scheduler; the modules are shared)."""
+        """From an `inkmotion.models.TextToVideo` (a fresh scheduler; the modules are shared). A
+        model whose LoRA is the public FlipSketch checkpoint encodes sketches as that LoRA saw them."""
+        kwargs.setdefault("sketch_encoding", "public" if model.lora_layout == "unet" else "ours")
         return cls(model.unet, model.vae, model.text_encoder, model.tokenizer, model.fresh_scheduler(),
                    device=model.device, dtype=model.dtype, **kwargs)
 
@@ -250,18 +264,43 @@ class FlipSketchPipeline:
         context = embeddings.expand(latents.shape[0], -1, -1)
         return self.unet(latents.to(self.dtype), t, encoder_hidden_states=context).sample.float()
 
-    def sketch_to_latents(self, sketch: Raster, size: int) -> torch.Tensor:
-        """Black ink on white, padded to a square and resized to `size` -> VAE latents [1, C, 1, h, w]
-        (the posterior mean)."""
+    def sketch_image(self, sketch: Raster, size: int) -> torch.Tensor:
+        """Black ink on white paper, padded to a square and resized to `size`: [H, W] in [0, 1]."""
         from PIL import Image
 
         paper = 1 - pad_to_square(ink_of(sketch))
         image = Image.fromarray(np.uint8(np.round(paper * 255))).resize((size, size), Image.Resampling.LANCZOS)
-        gray = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1).to(self.device)
-        rgb = gray[None, None].expand(1, 3, -1, -1).to(self.dtype)
-        with torch.no_grad():
-            latents = self.vae.encode(rgb).latent_dist.mean * self.vae.config.scaling_factor
-        return latents.float()[:, :, None]
+        return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).to(self.device)
+
+    @torch.no_grad()
+    def reference_noise(self, sketch: Raster, null: torch.Tensor, config: FlipSketchConfig,
+                        generator: torch.Generator) -> torch.Tensor:
+        """Sec. 4.1: the sketch, encoded and DDIM-inverted with the null prompt -> x_T^r [1, C, 1, h, w].
+
+        The paper says no more than "encoded" and "inverted", so there are two encodings:
+        - "ours": the VAE's own convention - the image in [-1, 1], one frame, the posterior mean -
+          the way `scripts/train_flipsketch_lora.py` encodes the clips our LoRAs learn from, and
+          deterministic;
+        - "public": what the public FlipSketch code does and its published LoRA was used with - the
+          image in [0, 1] (torchvision's ToTensor, never rescaled), five identical frames, each
+          sampled from the posterior, inverted together as one video, the inverted latents averaged
+          over the five frames.
+        A model whose LoRA is the public checkpoint uses "public" unless the config says otherwise.
+        """
+        encoding = config.sketch_encoding or self.sketch_encoding
+        if encoding not in SKETCH_ENCODINGS:
+            raise InvalidInput("sketch_encoding", f"{encoding!r} is not one of {', '.join(SKETCH_ENCODINGS)}")
+        paper = self.sketch_image(sketch, config.size)
+        public = encoding == "public"
+        frames = 5 if public else 1
+        rgb = (paper if public else paper * 2 - 1)[None, None].expand(frames, 3, -1, -1).to(self.dtype)
+        posterior = self.vae.encode(rgb).latent_dist
+        latents = posterior.mean.float()
+        if public:
+            noise = torch.randn(latents.shape, generator=generator).to(self.device)
+            latents = latents + posterior.std.float() * noise
+        clean = (latents * self.vae.config.scaling_factor).permute(1, 0, 2, 3)[None]  # [1, C, frames, h, w]
+        return self.invert(clean, null, config.inversion_steps).mean(2, keepdim=True)
 
     def latents_to_gray(self, latents: torch.Tensor) -> torch.Tensor:
         """[B, C, F, h, w] -> gray frames [B, F, H, W] in [0, 1] (white paper)."""
@@ -285,11 +324,13 @@ class FlipSketchPipeline:
 
     def align_frames(self, latents: torch.Tensor, reference: torch.Tensor, t, prompt: torch.Tensor,
                      null: torch.Tensor, config: FlipSketchConfig) -> torch.Tensor:
-        """Sec. 4.2: optimise frames 2..M so that joint denoising with the prompt predicts, for
-        frame 1, what the reference alone predicts with the null prompt (L_align)."""
+        """Sec. 4.2: [x_t^r, f_t^train], with f_t^train (frames 2..M) optimised so that denoising the
+        whole video with the prompt predicts, for frame 1, what x_t^r alone predicts with the null
+        prompt (L_align). `reference` is x_t^r [1, C, >= 1, h, w]; frame 1 of the result is x_t^r
+        for every seed, as in the paper and the public code."""
         with torch.no_grad():
             target = self.denoise(reference[:, :, :1], t, null)[:, :, 0]  # eta_1
-        first = latents[:, :, :1].detach()
+        first = reference[:, :, :1].expand(latents.shape[0], -1, -1, -1, -1)  # x_t^r
         rest = latents[:, :, 1:].detach().clone().requires_grad_(True)
         optimizer = torch.optim.Adam([rest], lr=config.align_lr)
         for _ in range(config.align_iterations):
@@ -299,6 +340,7 @@ class FlipSketchPipeline:
                 loss = F.mse_loss(predicted, target.expand_as(predicted))
                 loss.backward()
             optimizer.step()
+        # With the last step's update (the public code returns the frames from before it).
         return torch.cat([first, rest.detach()], 2)
 
     def choose(self, frames: torch.Tensor, sketch_gray: np.ndarray) -> int:
@@ -324,14 +366,13 @@ class FlipSketchPipeline:
         each step's prediction of the clean latents (for previews)."""
         m, b = config.clip_frames, config.seeds
         # 1. Encode the sketch and invert it with the null prompt: the reference noise x_T^r.
-        clean = self.sketch_to_latents(sketch, config.size)
-        reference = self.invert(clean, null, config.inversion_steps)
+        reference = self.reference_noise(sketch, null, config, generator)
         # 2. The video noise: f_T = [x_T^r, f_T^2 .. f_T^M] for every seed.
-        sampled = torch.randn((b, clean.shape[1], m - 1, *clean.shape[-2:]), generator=generator).to(self.device)
+        sampled = torch.randn((b, reference.shape[1], m - 1, *reference.shape[-2:]), generator=generator).to(self.device)
         latents = torch.cat([reference.expand(b, -1, -1, -1, -1), sampled], 2)
         timesteps, levels = noise_levels(self.scheduler, config.steps)
         state = Composition(frames=m, batch=b, lambda_fidelity=config.lambda_fidelity)
-        # 3. Denoise.
+        # 3. Denoise. While aligning, frame 1 is x_t^r, the reference's own trajectory (align_frames).
         aligning = config.tau1 if config.align_iterations > 0 else 0
         for i, (t, (alpha_t, alpha_prev)) in enumerate(zip(timesteps, levels)):
             alpha_t, alpha_prev = alpha_t.to(self.device), alpha_prev.to(self.device)
