@@ -17,7 +17,7 @@ _SERVING = re.compile(r"serving on (\S+):(\d+)")
 
 def models_config(path: Path, source: Path, tasks: dict[str, str]) -> Path:
     """A models.toml registering the model folder `source` once per name, each for its task
-    (e.g. {"tiny": "text", "tiny-flip": "raster"}): what a server finds through INKMOTION_MODELS."""
+    (e.g. {"tiny": "text_motion", "tiny-flip": "raster_text_motion"}): what a server finds through INKMOTION_MODELS."""
     tables = [f'[models.{name}]\nsource = "{source}"\ntasks = ["{task}"]\n' for name, task in tasks.items()]
     Path(path).write_text("\n".join(tables), encoding="utf-8")
     return Path(path)

@@ -36,9 +36,9 @@ def lines(text: str) -> list[str]:
 
 def test_the_task_words_are_the_servers():
     """The CLI names tasks without importing inkmotion.tasks: the same words, every task of the contract."""
-    assert cli.TASK_FIELDS == {spec.name: spec.field for spec in tasks.TASKS.values()}
-    assert {spec.task for spec in tasks.TASKS.values()} == set(tasks_pb2.Task.values()) - {tasks_pb2.TASK_UNSPECIFIED}
-    assert cli.request_class("raster") is tasks_pb2.RasterTextMotionRequest
+    assert cli.TASK_NAMES == tuple(spec.name for spec in tasks.registry().values())
+    assert {spec.task for spec in tasks.registry().values()} == set(tasks_pb2.Task.values()) - {tasks_pb2.TASK_UNSPECIFIED}
+    assert cli.request_class("raster_text_motion") is tasks_pb2.RasterTextMotionRequest
 
 
 # -- bad numbers: the server's words, one line, exit 2 ------------------------------------------
@@ -46,11 +46,11 @@ def test_the_task_words_are_the_servers():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["text", "{svg}", "--prompt", "x", "--steps", "-3"], "text_motion.steps: -3 is under the minimum of 1"),
-        (["text", "{svg}", "--prompt", "x", "--frames", "-1"], "text_motion.frames: -1 is under the minimum of 2"),
-        (["text", "{svg}", "--prompt", "x", "--steps", "5001"], "text_motion.steps: 5001 is over the limit of 5000"),
-        (["text", "{svg}", "--prompt", "x", "--seed", "-1"], "text_motion.seed: -1 is under the minimum of 0"),
-        (["text", "{svg}", "--prompt", "x", "--seed", str(2**64)],
+        (["text_motion", "{svg}", "--prompt", "x", "--steps", "-3"], "text_motion.steps: -3 is under the minimum of 1"),
+        (["text_motion", "{svg}", "--prompt", "x", "--frames", "-1"], "text_motion.frames: -1 is under the minimum of 2"),
+        (["text_motion", "{svg}", "--prompt", "x", "--steps", "5001"], "text_motion.steps: 5001 is over the limit of 5000"),
+        (["text_motion", "{svg}", "--prompt", "x", "--seed", "-1"], "text_motion.seed: -1 is under the minimum of 0"),
+        (["text_motion", "{svg}", "--prompt", "x", "--seed", str(2**64)],
          f"text_motion.seed: {2**64} is over the limit of {2**64 - 1}"),
         (["inbetween", "{svg}", "{svg}", "--frames", "500"], "inbetween.frames: 500 is over the limit of 128"),
         (["inbetween", "{svg}", "{svg}", "--frames", "-1"], "inbetween.frames: -1 is under the minimum of 2"),
@@ -60,11 +60,11 @@ def test_the_task_words_are_the_servers():
          f"inbetween.start.frame: {-2**31 - 1} is under the minimum of {-2**31}"),
         (["inbetween", "{svg}", "{svg}", "--priority", "11"], "priority: 11 is over the limit of 10"),
         (["inbetween", "{svg}", "{svg}", "--steps", "3"], "--steps: task inbetween has no steps"),
-        (["flip", "{png}", "--prompt", "x", "--steps", "1001"], "raster_text_motion.steps: 1001 is over the limit of 1000"),
-        (["flip", "{png}", "--prompt", "x", "--samples", "0"], "raster_text_motion.samples: 0 is under the minimum of 1"),
-        (["flip", "{png}", "--prompt", "x", "--lambda", "1.5"], "raster_text_motion.composition_weight: 1.5 is outside [0, 1]"),
-        (["flip", "{png}", "--prompt", "x", "--lambda", "nan"], "raster_text_motion.composition_weight: nan is outside [0, 1]"),
-        (["text", "{svg}", "--prompt", "x", "--lambda", "0.5"], "--lambda: task text has no composition_weight"),
+        (["raster_text_motion", "{png}", "--prompt", "x", "--steps", "1001"], "raster_text_motion.steps: 1001 is over the limit of 1000"),
+        (["raster_text_motion", "{png}", "--prompt", "x", "--samples", "0"], "raster_text_motion.samples: 0 is under the minimum of 1"),
+        (["raster_text_motion", "{png}", "--prompt", "x", "--lambda", "1.5"], "raster_text_motion.composition_weight: 1.5 is over the limit of 1"),
+        (["raster_text_motion", "{png}", "--prompt", "x", "--lambda", "nan"], "raster_text_motion.composition_weight: nan is not a finite number (the range is 0 to 1)"),
+        (["text_motion", "{svg}", "--prompt", "x", "--lambda", "0.5"], "--lambda: task text_motion has no composition_weight"),
         (["inbetween", "{svg}", "{svg}", "--detach"], "--detach: needs --server: an in-process run ends with the command"),
         (["inbetween", "{svg}", "{svg}", "--no-o"], "-o: is required: DIR/ for one file per frame, or a .gif / .mp4 preview"),
     ],
@@ -241,7 +241,7 @@ def test_the_server_limits_and_refusals_are_said_in_one_line(server, vector_sket
 
 @pytest.mark.slow
 def test_in_process_text_says_each_phase_before_the_first_step(tiny_dir, vector_sketches, tmp_path):
-    run = inkmotion("animate", "text", vector_sketches[0], "--prompt", "it waves", "--model", tiny_dir,
+    run = inkmotion("animate", "text_motion", vector_sketches[0], "--prompt", "it waves", "--model", tiny_dir,
                     "--steps", "1", "--frames", "2", "--device", "cpu", "-o", f"{tmp_path}/out/", timeout=300)
     assert run.returncode == cli.EXIT_OK, run.stderr
     said = [line.split("% ", 1)[1] for line in lines(run.stderr) if line.startswith("[")]
@@ -255,9 +255,9 @@ def test_a_watcher_hears_the_phases_of_a_server_job(tiny_dir, vector_sketches, t
     """The same phases reach a watcher through the server: the CLI prints them as they come."""
     from harness import models_config
 
-    config = models_config(tmp_path / "models.toml", tiny_dir, {"tiny": "text"})
+    config = models_config(tmp_path / "models.toml", tiny_dir, {"tiny": "text_motion"})
     with ServerProcess(tmp_path / "data", env={"INKMOTION_MODELS": str(config)}) as proc:
-        run = inkmotion("animate", "text", vector_sketches[0], "--prompt", "it waves", "--model", "tiny",
+        run = inkmotion("animate", "text_motion", vector_sketches[0], "--prompt", "it waves", "--model", "tiny",
                         "--steps", "1", "--frames", "2", "--server", proc.address, "-o", f"{tmp_path}/out/", timeout=300)
     assert run.returncode == cli.EXIT_OK, run.stderr
     said = [line.split("% ", 1)[1] for line in lines(run.stderr) if line.startswith("[")]

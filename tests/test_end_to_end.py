@@ -99,9 +99,9 @@ def test_cli_in_process_writes_frames(tmp_path, vector_sketches):
         (["animate", "inbetween", "{svg}", "{svg}", "--frames", "1", "-o", "out/"], "inbetween.frames: 1 is under the minimum of 2"),
         (["animate", "inbetween", "{svg}", "{svg}", "-o", "out.avi"], "output:"),
         (["animate", "inbetween", "{png}", "{svg}", "-o", "out/"], ".png:"),
-        (["animate", "video", "{svg}", "{png}", "-o", "out/"], "task 'video' is not available"),
-        (["animate", "text", "{svg}", "-o", "out/"], "text_motion.prompt: is empty"),
-        (["animate", "text", "{svg}", "--prompt", "a cat", "--model", "no-such-model", "-o", "out/"], "text_motion.model: unknown model 'no-such-model'"),
+        (["animate", "video_motion", "{svg}", "{png}", "-o", "out/"], "task 'video_motion' is not available"),
+        (["animate", "text_motion", "{svg}", "-o", "out/"], "text_motion.prompt: is empty"),
+        (["animate", "text_motion", "{svg}", "--prompt", "a cat", "--model", "no-such-model", "-o", "out/"], "text_motion.model: unknown model 'no-such-model'"),
     ],
 )
 def test_cli_bad_input_exits_with_one_clear_line(tmp_path, vector_sketches, raster_sketches, args, message):

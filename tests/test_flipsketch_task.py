@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(tiny_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("flip-server")
-    config = models_config(folder / "models.toml", tiny_dir, {"tiny-flip": "raster"})
+    config = models_config(folder / "models.toml", tiny_dir, {"tiny-flip": "raster_text_motion"})
     env = {"INKMOTION_MODELS": str(config), "HF_HUB_CACHE": str(folder / "hub")}
     with ServerProcess(folder / "data", env=env) as proc:
         yield proc
@@ -37,7 +37,7 @@ def test_a_flipsketch_job_runs_end_to_end(server, raster_sketches):
     sketch = read_raster(raster_sketches[4])
     with Client(server.address) as client:
         caps = client.capabilities()
-        raster = next(t for t in caps.tasks if t.name == "raster")
+        raster = next(t for t in caps.tasks if t.name == "raster_text_motion")
         assert raster.available
         assert {m.name: m.available for m in caps.models if m.task == raster.task}["tiny-flip"]
         job = client.submit(_request(sketch, model="tiny-flip", frames=3, steps=2, inversion_steps=2, preview_every=1,
@@ -65,7 +65,7 @@ def test_flipsketch_without_its_lora_fails_saying_how_to_set_it(server, raster_s
 @pytest.mark.parametrize(
     "fields, message",
     [
-        (dict(composition_weight=1.5), "raster_text_motion.composition_weight: 1.5 is outside [0, 1]"),
+        (dict(composition_weight=1.5), "raster_text_motion.composition_weight: 1.5 is over the limit of 1"),
         (dict(samples=100), "raster_text_motion.samples: 100 is over the limit of 16"),
         (dict(frames=1), "raster_text_motion.frames: 1 is under the minimum of 2"),
     ],
@@ -85,7 +85,7 @@ def test_a_missing_sketch_is_named(server):
 def test_cli_flip_in_process_writes_pngs_on_the_sketch_canvas(tiny_dir, raster_sketches, tmp_path):
     path = next(p for p in raster_sketches if read_raster(p).width <= 1024)
     run = subprocess.run(
-        [sys.executable, "-m", "inkmotion.cli", "animate", "flip", str(path), "--prompt", "it waves",
+        [sys.executable, "-m", "inkmotion.cli", "animate", "raster_text_motion", str(path), "--prompt", "it waves",
          "--model", str(tiny_dir), "--frames", "3", "--steps", "2", "--lambda", "0.3", "-o", f"{tmp_path}/out/"],
         capture_output=True, text=True, timeout=300, env=os.environ, check=False,
     )

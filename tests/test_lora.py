@@ -51,7 +51,7 @@ def trained(clips, tiny_dir, tmp_path_factory):
 
 def _registry(tmp_path, tiny_dir, lora_source) -> models.ModelSpec:
     config = tmp_path / "models.toml"
-    config.write_text(f'[models.flip]\nsource = "{tiny_dir}"\ntasks = ["raster"]\nlora = "{lora_source}"\n')
+    config.write_text(f'[models.flip]\nsource = "{tiny_dir}"\ntasks = ["raster_text_motion"]\nlora = "{lora_source}"\n')
     return models.resolve("flip", config=config)
 
 
@@ -75,7 +75,7 @@ def test_our_layout_loads_through_the_registry_and_round_trips(trained, tiny_dir
     from safetensors.torch import load_file
 
     spec = _registry(tmp_path, tiny_dir, trained["out"])
-    assert models.availability(spec, task="raster")[0]
+    assert models.availability(spec, task="raster_text_motion")[0]
     base = models.load_text_to_video(models.resolve(str(tiny_dir)), "cpu")
     tuned = models.load_text_to_video(spec, "cpu")
     assert not torch.allclose(_unet_output(tuned.unet), _unet_output(base.unet), atol=1e-5), "the LoRA changed nothing"
@@ -118,12 +118,12 @@ def test_the_public_checkpoint_layout_replaces_the_unet(tiny_dir, tmp_path):
 
 
 def test_flipsketch_on_the_plain_prior_says_how_to_set_its_lora(tiny_dir, tmp_path):
-    ok, why = models.availability(models.BUILTIN[models.FLIPSKETCH], task="raster")
+    ok, why = models.availability(models.BUILTIN[models.FLIPSKETCH], task="raster_text_motion")
     assert not ok and "lora = FOLDER or HUB_ID" in why and "[models.flipsketch]" in why
     # A folder of its own (the public checkpoint, the LoRA merged in) is taken as it is.
     config = tmp_path / "models.toml"
-    config.write_text(f'[models.flip]\nsource = "{tiny_dir}"\ntasks = ["raster"]\n')
-    assert models.availability(models.resolve("flip", config=config), task="raster")[0]
+    config.write_text(f'[models.flip]\nsource = "{tiny_dir}"\ntasks = ["raster_text_motion"]\n')
+    assert models.availability(models.resolve("flip", config=config), task="raster_text_motion")[0]
 
 
 def test_pickled_adapters_and_strangers_are_refused(tmp_path):

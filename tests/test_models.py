@@ -211,7 +211,7 @@ def test_hub_id_loads_from_the_hub_cache(tiny_dir, tmp_path):
 
 
 def test_default_model_and_dtypes():
-    spec = models.resolve(models.DEFAULT_FOR_TASK["text"])
+    spec = models.resolve(models.DEFAULT_FOR_TASK["text_motion"])
     assert spec.source == "damo-vilab/text-to-video-ms-1.7b" and spec.variant == "fp16" and not spec.is_local
     assert models.choose_dtype(spec, "cpu") == torch.float32
     assert models.choose_dtype(spec, "cuda") == torch.float16
@@ -230,7 +230,7 @@ def test_config_adds_and_overrides_models(tiny_dir, tmp_path, monkeypatch, heade
     shutil.copytree(tiny_dir, config.parent / "weights" / "tiny")
     config.write_text(
         header + '\nrevision = "abc123"\ndtype = "bfloat16"\n\n'
-        '[models.tiny]\nsource = "weights/tiny"\ndescription = "the test model"\ntasks = ["text", "raster"]\n\n'
+        '[models.tiny]\nsource = "weights/tiny"\ndescription = "the test model"\ntasks = ["text_motion", "raster_text_motion"]\n\n'
         '[models.other]\nsource = "some-org/some-t2v"\nvariant = "fp16"\nkind = "text-to-video"\n',
         encoding="utf-8",
     )
@@ -241,7 +241,7 @@ def test_config_adds_and_overrides_models(tiny_dir, tmp_path, monkeypatch, heade
         MODELSCOPE.source, "abc123", "bfloat16", "fp16")
     tiny = models.resolve("tiny")
     assert tiny.source == str((config.parent / "weights" / "tiny").resolve()) and tiny.is_local
-    assert tiny.variant is None and tiny.tasks == ("text", "raster")
+    assert tiny.variant is None and tiny.tasks == ("text_motion", "raster_text_motion")
     assert models.availability(tiny)[0]
     assert specs["other"].source == "some-org/some-t2v" and specs["other"].revision == "main"
 
@@ -263,7 +263,7 @@ def test_user_config_is_read_from_xdg_config_home(tmp_path):
         ('[models.x]\nsource = "a/b"\nkind = "video-to-cake"\n', "models.x", "kind", "video-to-cake"),
         ('[models.x]\nrevision = "main"\n', "models.x", "source", "missing"),
         ('[models.x]\nsource = "not a hub id"\n', "models.x", "source", "neither a hub id"),
-        ('[models.x]\nsource = "a/b"\ntasks = "text"\n', "models.x", "tasks", "not a list"),
+        ('[models.x]\nsource = "a/b"\ntasks = "text_motion"\n', "models.x", "tasks", "not a list"),
         ('[models.x]\nsource = 3\n', "models.x", "source", "not a string"),
         ('[models]\nx = "a/b"\n', "models.x", "", "must be a table"),
         ('[model.x]\nsource = "a/b"\n', "model", "", "unknown section"),

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(tiny_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("text-server")
-    config = models_config(folder / "models.toml", tiny_dir, {"tiny": "text"})
+    config = models_config(folder / "models.toml", tiny_dir, {"tiny": "text_motion"})
     with ServerProcess(folder / "data", env={"INKMOTION_MODELS": str(config)}) as proc:
         yield proc
 
@@ -60,7 +60,7 @@ def test_a_missing_model_fails_the_job_with_how_to_get_it(server, vector_sketche
 
 def test_cli_text_in_process_with_a_model_folder(tiny_dir, vector_sketches, tmp_path):
     run = subprocess.run(
-        [sys.executable, "-m", "inkmotion.cli", "animate", "text", str(vector_sketches[7]), "--prompt", "it flies",
+        [sys.executable, "-m", "inkmotion.cli", "animate", "text_motion", str(vector_sketches[7]), "--prompt", "it flies",
          "--model", str(tiny_dir), "--steps", "2", "--frames", "3", "-o", f"{tmp_path}/out/"],
         capture_output=True, text=True, timeout=300, env=os.environ,
     )

@@ -85,7 +85,7 @@ class CheckPool:
         kind, *rest = outcome
         if kind == "ok":
             field, model, inputs = rest
-            return tasks.Checked(tasks.BY_FIELD[field], None, model, inputs)
+            return tasks.Checked(tasks.get(field), None, model, inputs)
         if kind == "invalid":
             raise InvalidInput(*rest)
         if kind == "unavailable":

@@ -40,23 +40,14 @@ INT32 = (-(2**31), 2**31 - 1)
 UINT64_MAX = 2**64 - 1
 PRIORITIES = (-10, 10)  # as SubmitJob checks them
 
-# The CLI's word for each task and the SubmitJobRequest field that carries it (what the server's
-# messages name fields by). inkmotion.tasks says the same; it is not imported here because it is
-# not needed to talk to a server.
-TASK_FIELDS = {
-    "text": "text_motion",
-    "video": "video_motion",
-    "raster": "raster_text_motion",
-    "path": "path_motion",
-    "inbetween": "inbetween",
-}
-# Names the CLI also takes: `animate flip` is FlipSketch (the raster task).
-TASK_ALIASES = {"flip": "raster"}
+# Each task's one name (its SubmitJobRequest field, as inkmotion.tasks names it), read from the
+# contract: inkmotion.tasks is not imported to talk to a server.
+TASK_NAMES = tuple(f.name for f in service_pb2.SubmitJobRequest.DESCRIPTOR.oneofs_by_name["task"].fields)
 
 
 def request_class(task: str):
-    """The contract's request message of a task word, e.g. 'text' -> TextMotionRequest."""
-    field = service_pb2.SubmitJobRequest.DESCRIPTOR.fields_by_name[TASK_FIELDS[task]]
+    """The contract's request message of a task, e.g. 'text_motion' -> TextMotionRequest."""
+    field = service_pb2.SubmitJobRequest.DESCRIPTOR.fields_by_name[task]
     return getattr(tasks_pb2, field.message_type.name)
 
 
@@ -122,8 +113,7 @@ NUMBER_OPTIONS = {
 def given_numbers(args) -> dict[str, int | float]:
     """{request field: value} of the number options given; one the task has no field for is refused
     rather than ignored."""
-    task = TASK_ALIASES.get(args.task, args.task)
-    fields = request_class(task).DESCRIPTOR.fields_by_name
+    fields = request_class(args.task).DESCRIPTOR.fields_by_name
     given = {}
     for flag, (dest, name) in NUMBER_OPTIONS.items():
         value = getattr(args, dest)
@@ -137,20 +127,19 @@ def given_numbers(args) -> dict[str, int | float]:
 def check_numbers(args, limits: Limits) -> None:
     """Every number of `animate`, checked before a protobuf setter sees it, in the words and
     ranges of the server's own checks (inkmotion.tasks), upper limits from `limits`."""
-    task = TASK_ALIASES.get(args.task, args.task)
-    prefix, given = TASK_FIELDS[task], given_numbers(args)
+    task = args.task
+    prefix, given = task, given_numbers(args)
     check_range("priority", args.priority, *PRIORITIES)
     if "frames" in given:
         check_range(f"{prefix}.frames", given["frames"], 2, limits.max_frames)
-    if "steps" in given:  # FlipSketch's 1000 and 16 samples: as tasks.check_raster_text_motion
-        check_range(f"{prefix}.steps", given["steps"], 1, min(limits.max_steps, 1000) if task == "raster" else limits.max_steps)
+    if "steps" in given:  # FlipSketch's 1000 and 16 samples: as tasks.raster_text_motion.PARAMS
+        check_range(f"{prefix}.steps", given["steps"], 1, min(limits.max_steps, 1000) if task == "raster_text_motion" else limits.max_steps)
     if "seed" in given:
         check_range(f"{prefix}.seed", given["seed"], 0, UINT64_MAX)
     if "samples" in given:
         check_range(f"{prefix}.samples", given["samples"], 1, 16)
-    weight = given.get("composition_weight")
-    if weight is not None and not 0 <= weight <= 1:  # NaN included
-        raise InvalidInput(f"{prefix}.composition_weight", f"{weight:g} is outside [0, 1]")
+    if "composition_weight" in given:
+        check_range(f"{prefix}.composition_weight", given["composition_weight"], 0, 1)
     if task == "inbetween":
         check_range(f"{prefix}.start.frame", args.start_frame, *INT32)
         check_range(f"{prefix}.end.frame", args.start_frame + given["frames"] - 1, *INT32)
@@ -200,7 +189,7 @@ def build_request(args):
     from inkmotion.codec.proto import drawing_to_proto, raster_to_proto
     from inkmotion.v1 import drawing_pb2
 
-    task, inputs = TASK_ALIASES.get(args.task, args.task), args.inputs
+    task, inputs = args.task, args.inputs
     if task == "inbetween":
         _expect_inputs(task, inputs, 2, "START.svg END.svg")
         start, end = (_read_drawing(p) for p in inputs)
@@ -213,19 +202,19 @@ def build_request(args):
             motion_path=tasks_pb2.MotionPath.Value("MOTION_PATH_" + args.motion_path.upper()),
             unmatched=tasks_pb2.UnmatchedStrokes.Value("UNMATCHED_STROKES_" + args.unmatched.upper().replace("-", "_")),
         )
-    elif task == "text":
+    elif task == "text_motion":
         _expect_inputs(task, inputs, 1, "one SKETCH.svg")
         request = tasks_pb2.TextMotionRequest(sketch=drawing_to_proto(_read_drawing(inputs[0])), prompt=args.prompt or "", model=args.model or "")
-    elif task == "raster":
-        _expect_inputs(args.task, inputs, 1, "one SKETCH.png")
+    elif task == "raster_text_motion":
+        _expect_inputs(task, inputs, 1, "one SKETCH.png")
         request = tasks_pb2.RasterTextMotionRequest(sketch=raster_to_proto(_read_raster(inputs[0])), prompt=args.prompt or "", model=args.model or "")
-    elif task == "path":
+    elif task == "path_motion":
         _expect_inputs(task, inputs, 2, "DRAWING.svg PATH.svg (the path's first stroke)")
         drawing, path = (_read_drawing(p) for p in inputs)
         request = tasks_pb2.PathMotionRequest(drawing=drawing_to_proto(drawing), path=path.strokes[0].points.tobytes(), model=args.model or "")
-    elif task == "video":
+    elif task == "video_motion":
         if len(inputs) < 2:
-            raise InvalidInput("INPUT", "task video takes SKETCH.svg FRAME.png [FRAME.png ...]")
+            raise InvalidInput("INPUT", "task video_motion takes SKETCH.svg FRAME.png [FRAME.png ...]")
         request = tasks_pb2.VideoMotionRequest(
             sketch=drawing_to_proto(_read_drawing(inputs[0])),
             reference_frames=[raster_to_proto(_read_raster(p)) for p in inputs[1:]],
@@ -392,11 +381,11 @@ def cmd_jobs(args) -> int:
         if args.action == "list":
             listing = client.jobs()
             first = next(listing, None)  # a server that does not answer says so before the heading
-            print(f"{'ID':32}  {'STATE':11}  {'TASK':9}  {'DONE':>5}  {'CREATED':19}  LABEL")
+            print(f"{'ID':32}  {'STATE':11}  {'TASK':18}  {'DONE':>5}  {'CREATED':19}  LABEL")
             for job in [first, *listing] if first else ():
                 task = tasks_pb2.Task.Name(job.task).removeprefix("TASK_").lower()
                 created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at.seconds))
-                print(f"{job.id:32}  {state_name(job.state):11}  {task:9}  {job.progress * 100:4.0f}%  {created:19}  {job.label}")
+                print(f"{job.id:32}  {state_name(job.state):11}  {task:18}  {job.progress * 100:4.0f}%  {created:19}  {job.label}")
             return EXIT_OK
         if not args.job_id:
             raise InvalidInput("JOB_ID", f"jobs {args.action} needs a job id (see `inkmotion jobs list`)")
@@ -444,15 +433,15 @@ def cmd_models(args) -> int:
         print(f"server {args.server} (InkMotion {caps.server_version}); devices: {', '.join(d.name for d in caps.devices)}")
         for info in caps.tasks:
             state = f"models: {', '.join(info.models)}" if info.available else f"unavailable: {info.unavailable_reason}"
-            print(f"  {info.name:10} {state}")
+            print(f"  {info.name:18} {state}")
         return EXIT_OK
     from inkmotion import tasks
 
-    for spec in tasks.TASKS.values():
+    for spec in tasks.registry().values():
         if not spec.available:
-            print(f"{spec.name:10} unavailable: {spec.unavailable_reason}")
+            print(f"{spec.name:18} unavailable: {spec.unavailable_reason}")
             continue
-        print(f"{spec.name:10}")
+        print(f"{spec.name:18}")
         for name in spec.models:
             _, source, present = tasks.model_info(spec, name)
             default = " (default)" if name == spec.default_model else ""
@@ -501,8 +490,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     animate = commands.add_parser("animate", help="run a task on files, in-process or on a server",
                                   epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    animate.add_argument("task", choices=[*TASK_FIELDS, *TASK_ALIASES], metavar="TASK",
-                         help=", ".join(TASK_FIELDS) + " (flip: raster, FlipSketch)")
+    animate.add_argument("task", choices=TASK_NAMES, metavar="TASK", help=", ".join(TASK_NAMES))
     animate.add_argument("inputs", nargs="+", metavar="INPUT")
     animate.add_argument("-o", "--output", metavar="OUT",
                          help="DIR/ (one SVG or PNG per frame), or a .gif / .mp4 preview; required unless --detach")
@@ -512,8 +500,8 @@ def make_parser() -> argparse.ArgumentParser:
     animate.add_argument("--steps", type=int, help="optimisation or sampling steps")
     animate.add_argument("--seed", type=int)
     animate.add_argument("--lambda", dest="lambda_fidelity", type=float,
-                         help="flip: fidelity to the sketch against motion, 0..1 (default 0.5)")
-    animate.add_argument("--samples", type=int, help="flip: candidates generated together; the closest is kept")
+                         help="raster_text_motion: fidelity to the sketch against motion, 0..1 (default 0.5)")
+    animate.add_argument("--samples", type=int, help="raster_text_motion: candidates generated together; the closest is kept")
     animate.add_argument("--easing", default="ease-in-out", choices=["linear", "ease-in-out", "ease-in", "ease-out"])
     animate.add_argument("--motion-path", default="arc", choices=["arc", "linear"])
     animate.add_argument("--unmatched", default="fade", choices=["fade", "draw-on"])

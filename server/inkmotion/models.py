@@ -14,7 +14,7 @@ A model has a name in a registry: the built-in entries below, plus a studio's or
     variant = "fp16"                    # which weight files: diffusion_pytorch_model.fp16.safetensors
     kind = "text-to-video"
     description = "..."
-    tasks = ["text"]
+    tasks = ["text_motion"]
 
 `--model` also takes a model folder directly (anything with a model_index.json, e.g. what
 `scripts/make_tiny_models.py` writes), loaded through the same code path.
@@ -72,7 +72,7 @@ class ModelSpec:
     dtype: str = "float16"  # on CUDA; the CPU always gets float32 unless asked otherwise
     variant: str | None = None  # weight file variant: "fp16" -> diffusion_pytorch_model.fp16.safetensors
     description: str = ""
-    tasks: tuple[str, ...] = ("text",)
+    tasks: tuple[str, ...] = ("text_motion",)
     size: str = ""  # download size, for the pull hint
     # A LoRA on the UNet (FlipSketch's sketch LoRA): a folder or hub id, ours or the public layout
     # (inkmotion.lora). Required for the raster task.
@@ -99,7 +99,7 @@ BUILTIN: dict[str, ModelSpec] = {
         source="damo-vilab/text-to-video-ms-1.7b",
         variant="fp16",  # the repo carries *.fp16.safetensors beside the float32 files
         description="ModelScope text-to-video 1.7B (UNet3D, SD VAE, OpenCLIP ViT-H text encoder), 256x256",
-        tasks=("text",),
+        tasks=("text_motion",),
         size="about 3.7 GB",
     ),
 }
@@ -110,10 +110,11 @@ BUILTIN[FLIPSKETCH] = ModelSpec(
     variant="fp16",
     dtype="bfloat16",  # as the public FlipSketch implementation runs it
     description="FlipSketch: ModelScope 1.7B + a sketch-animation LoRA (set its `lora` in models.toml)",
-    tasks=("raster",),
+    tasks=("raster_text_motion",),
     size="about 3.7 GB plus the LoRA",
 )
-DEFAULT_FOR_TASK = {"text": MODELSCOPE_1_7B, "raster": FLIPSKETCH}
+DEFAULT_FOR_TASK = {"text_motion": MODELSCOPE_1_7B, "raster_text_motion": FLIPSKETCH}
+MODEL_TASKS = tuple(DEFAULT_FOR_TASK)  # the tasks (inkmotion.tasks names) that run registry models
 
 # The components of a diffusers text-to-video folder and the stem of their weight files.
 WEIGHTS = {"unet": "diffusion_pytorch_model", "vae": "diffusion_pytorch_model", "text_encoder": "model"}
@@ -202,7 +203,11 @@ def _config_values(entry: dict[str, Any], where: str, base_dir: Path) -> dict[st
             raise InvalidInput(here, f"unknown key; known keys: {', '.join(sorted(_CONFIG_KEYS))}")
         if key == "tasks":
             if not isinstance(value, list) or not all(isinstance(t, str) and t for t in value):
-                raise InvalidInput(here, f"{value!r} is not a list of task names like [\"text\"]")
+                raise InvalidInput(here, f"{value!r} is not a list of task names like [\"text_motion\"]")
+            unknown = [t for t in value if t not in MODEL_TASKS]
+            if unknown:
+                raise InvalidInput(here, f"unknown task {unknown[0]!r}; the tasks that take these models: "
+                                         + ", ".join(MODEL_TASKS))
             values[key] = tuple(value)
             continue
         if not isinstance(value, str):
@@ -406,7 +411,7 @@ def pull(name: str, *, revision: str | None = None, cache_dir: str | Path | None
 def needs_lora(spec: ModelSpec, task: str | None) -> bool:
     """FlipSketch on the plain ModelScope prior has no sketch fine-tuning: it needs its LoRA. A
     folder of its own (say the public FlipSketch checkpoint, the LoRA merged) is taken as it is."""
-    return task == "raster" and not spec.lora and spec.source == BUILTIN[MODELSCOPE_1_7B].source
+    return task == "raster_text_motion" and not spec.lora and spec.source == BUILTIN[MODELSCOPE_1_7B].source
 
 
 def load_clip(source: str, device: str | torch.device = "cpu"):

@@ -101,7 +101,7 @@ class AnimationService(service_grpc.AnimationServiceServicer):
             limits=self.limits.to_proto(),
             auth_required=self.auth.required,
         )
-        for spec in tasks.TASKS.values():
+        for spec in tasks.registry().values():
             response.tasks.add(
                 task=spec.task,
                 name=spec.name,

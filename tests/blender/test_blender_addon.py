@@ -83,7 +83,7 @@ def addon_zip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def server(tiny_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("blender-server")
-    config = models_config(folder / "models.toml", tiny_dir, {"tiny": "text", "tiny-flip": "raster"})
+    config = models_config(folder / "models.toml", tiny_dir, {"tiny": "text_motion", "tiny-flip": "raster_text_motion"})
     with ServerProcess(folder / "data", env={"INKMOTION_MODELS": str(config)}) as proc:
         yield proc
 

@@ -113,7 +113,7 @@ def _run_krita(tmp_path: Path, request) -> dict:
     by_name = {p.name: p for p in request.getfixturevalue("raster_sketches")}
     svg_by_name = {p.name: p for p in request.getfixturevalue("vector_sketches")}
     report_path = tmp_path / "report.json"
-    models = models_config(tmp_path / "models.toml", tiny_dir, {"tiny": "text", "tiny-flip": "raster"})
+    models = models_config(tmp_path / "models.toml", tiny_dir, {"tiny": "text_motion", "tiny-flip": "raster_text_motion"})
     server_env = {"INKMOTION_MODELS": str(models), "HF_HUB_CACHE": str(tmp_path / "hub")}
 
     started = time.monotonic()

@@ -9,7 +9,7 @@ import os
 import time
 
 from inkmotion.pipelines.base import Progress
-from inkmotion.tasks import run_inbetween
+from inkmotion.tasks.inbetween import run as run_inbetween
 from inkmotion.v1 import tasks_pb2
 
 STEP_SECONDS = float(os.environ.get("INKMOTION_TEST_STEP_SECONDS", "0.1"))

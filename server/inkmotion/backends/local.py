@@ -202,7 +202,7 @@ class LocalBackend(Backend):
                 continue
             running = _Running(job.id, device)
             self._running[job.id] = running
-            log.info("job %s: started on %s (%s, attempt %d)", job.id, device, tasks.TASKS[job.task].name, job.attempts)
+            log.info("job %s: started on %s (%s, attempt %d)", job.id, device, tasks.registry()[job.task].name, job.attempts)
             self._publish_state(job.id)
             self._positions_moved.set()
             checked = self._handoff.pop(job.id, None)

@@ -466,14 +466,3 @@ def gray_to_raster(gray: np.ndarray, binarize: bool = True) -> Raster:
     rgba = np.zeros((*gray.shape, 4), np.uint8)
     rgba[..., 3] = np.uint8(np.round(ink * 255))
     return Raster(rgba)
-
-
-def config_from_request(request) -> FlipSketchConfig:
-    """A RasterTextMotionRequest's optional parameters over the reference defaults."""
-    values = {}
-    for name, field_name in (("frames", "frames"), ("steps", "steps"), ("inversion_steps", "inversion_steps"),
-                             ("guidance", "guidance"), ("lambda_fidelity", "composition_weight"), ("seeds", "samples"),
-                             ("seed", "seed"), ("binarize", "binarize"), ("preview_every", "preview_every")):
-        if request.HasField(field_name):
-            values[name] = getattr(request, field_name)
-    return replace(FlipSketchConfig(), **values)

@@ -31,7 +31,7 @@ loaded or cached here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -505,13 +505,3 @@ class LiveSketchPipeline:
                 frame.append(stroke.copy(points=(moved.cpu().numpy() + delta).astype(np.float32), bezier=None))
             out.append(sketch.copy(strokes=frame))
         return out
-
-
-def config_from_request(request) -> LiveSketchConfig:
-    """The request's optional parameters over the reference defaults."""
-    values = {}
-    for name in ("frames", "steps", "seed", "guidance_local", "guidance_global", "local_motion",
-                 "global_motion", "motion_strength", "preview_every"):
-        if request.HasField(name):
-            values[name] = getattr(request, name)
-    return replace(LiveSketchConfig(), **values)

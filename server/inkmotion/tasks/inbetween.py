@@ -1,0 +1,144 @@
+"""inbetween: a start and an end key -> the frames between (the classical stroke-match engine).
+
+The learned two-sketch model comes later; it will be a second model of this task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from inkmotion.codec.drawing import Animation, Drawing, Keyframe, Raster
+from inkmotion.errors import InvalidInput
+from inkmotion.limits import INT32, Limits, check_drawing_record, check_keyframe, check_result_size, over
+from inkmotion.pipelines.base import ProgressCallback
+from inkmotion.tasks.base import RESULT_FORM, Param, TaskSpec, enum_value
+from inkmotion.v1 import tasks_pb2
+
+STROKE_MATCH = "stroke-match"
+EASING = {
+    tasks_pb2.EASING_UNSPECIFIED: "ease-in-out",
+    tasks_pb2.EASING_LINEAR: "linear",
+    tasks_pb2.EASING_EASE_IN_OUT: "ease-in-out",
+    tasks_pb2.EASING_EASE_IN: "ease-in",
+    tasks_pb2.EASING_EASE_OUT: "ease-out",
+}
+MOTION_PATH = {
+    tasks_pb2.MOTION_PATH_UNSPECIFIED: "arc",
+    tasks_pb2.MOTION_PATH_LINEAR: "linear",
+    tasks_pb2.MOTION_PATH_ARC: "arc",
+}
+UNMATCHED = {
+    tasks_pb2.UNMATCHED_STROKES_UNSPECIFIED: "fade",
+    tasks_pb2.UNMATCHED_STROKES_FADE: "fade",
+    tasks_pb2.UNMATCHED_STROKES_DRAW_ON: "draw-on",
+}
+
+PARAMS = (
+    Param("frames", "Frames", "Output frames, both keys included; 0 or unset: from the keys' frame numbers",
+          0, 0, "max_frames"),
+)
+
+
+def frames_of(request: tasks_pb2.InbetweenRequest) -> int:
+    if request.HasField("frames") and request.frames:
+        return request.frames
+    return request.end.frame - request.start.frame + 1
+
+
+@dataclass
+class InbetweenInputs:
+    """An inbetween request, decoded once at submission."""
+
+    request: tasks_pb2.InbetweenRequest
+    start_key: Keyframe  # as given (a raster key comes back unchanged)
+    end_key: Keyframe
+    start: Drawing  # as strokes: drawings as they are, rasters traced as line art
+    end: Drawing
+    frames: int
+
+
+def _key_drawing(key: Keyframe, field_name: str, limits: Limits) -> Drawing:
+    """A key as strokes: drawings as they are, rasters traced as line art."""
+    if isinstance(key.content, Drawing):
+        return key.content
+    from inkmotion.codec.lineart import trace_lineart
+
+    drawing = trace_lineart(key.content)
+    if not drawing.strokes:
+        raise InvalidInput(field_name, "has no line art to trace: the raster is blank")
+    check_drawing_record(field_name, drawing, limits)
+    return drawing
+
+
+def check(request: tasks_pb2.InbetweenRequest, limits: Limits, prefix: str) -> InbetweenInputs:
+    from inkmotion.budget import check_budget
+    from inkmotion.codec.proto import keyframe_from_proto
+
+    for name in ("start", "end"):
+        if not request.HasField(name):
+            raise InvalidInput(f"{prefix}.{name}", "is not set: inbetweening needs a start and an end key")
+        check_keyframe(f"{prefix}.{name}", getattr(request, name), limits)
+    frames = frames_of(request)
+    if frames > limits.max_frames:
+        raise over(f"{prefix}.frames", frames, limits.max_frames)
+    if frames < 2:
+        raise InvalidInput(
+            f"{prefix}.frames",
+            f"{frames} is under the minimum of 2 (set frames, or give the end key a later frame number)",
+        )
+    last = request.start.frame + frames - 1
+    if last > INT32[1]:
+        raise InvalidInput(f"{prefix}.start.frame", f"{request.start.frame} + {frames} frames ends at frame {last}, "
+                                                    f"past the last frame number {INT32[1]}")
+    enum_value(EASING, request.easing, f"{prefix}.easing")
+    enum_value(MOTION_PATH, request.motion_path, f"{prefix}.motion_path")
+    enum_value(UNMATCHED, request.unmatched, f"{prefix}.unmatched")
+    form = enum_value(RESULT_FORM, request.result_form, f"{prefix}.result_form")
+
+    start_key = keyframe_from_proto(request.start, f"{prefix}.start", limits.max_raster_pixels)
+    end_key = keyframe_from_proto(request.end, f"{prefix}.end", limits.max_raster_pixels)
+    check_budget()
+    start = _key_drawing(start_key, f"{prefix}.start.raster", limits)
+    end = _key_drawing(end_key, f"{prefix}.end.raster", limits)
+    raster_out = (form or ("raster" if isinstance(start_key.content, Raster) else "drawing")) == "raster"
+    check_result_size(f"{prefix}.frames", frames, 0 if raster_out else start.point_count + end.point_count,
+                      start.width * start.height if raster_out else 0, limits)
+    return InbetweenInputs(request, start_key, end_key, start, end, frames)
+
+
+def run(inputs: InbetweenInputs, device: str, on_progress: ProgressCallback) -> Animation:
+    from inkmotion.pipelines.inbetween import inbetween
+
+    request, start, end = inputs.request, inputs.start, inputs.end
+    drawings = inbetween(
+        start,
+        end,
+        inputs.frames,
+        easing=EASING[request.easing],
+        motion_path=MOTION_PATH[request.motion_path],
+        unmatched=UNMATCHED[request.unmatched],
+        on_progress=on_progress,
+    )
+    first = request.start.frame
+    keys = [Keyframe(first + i, d) for i, d in enumerate(drawings)]
+    form = RESULT_FORM[request.result_form] or ("raster" if isinstance(inputs.start_key.content, Raster) else "drawing")
+    if form == "raster":
+        from inkmotion.codec.lineart import paint_lineart
+
+        size = (start.width, start.height)
+        for i, key in enumerate(keys):
+            # Raster keys come out as they went in; the frames between are painted line art.
+            given = inputs.start_key.content if i == 0 else inputs.end_key.content if i == len(keys) - 1 else None
+            same_size = isinstance(given, Raster) and (given.width, given.height) == size
+            key.content = given if same_size else paint_lineart(key.content, *size)
+    return Animation(start.width, start.height, keys, fps=24.0, layer=start.layer or "Inbetween")
+
+
+def spec() -> TaskSpec:
+    return TaskSpec(
+        tasks_pb2.InbetweenRequest,
+        "Start and end drawings -> the frames between (stroke matching + rotation-aware paths)",
+        models={STROKE_MATCH: run},
+        check=check,
+        params=PARAMS,
+    )
