@@ -173,3 +173,37 @@ def test_smooth_commands_reflect_only_their_own_kind():
     assert np.allclose(ctrl[-3:], [[20 + 2 / 3 * 0, 0], [40 + 2 / 3 * (20 - 40), 0], [40, 0]])
     (ctrl, _), = parse_path_data("M 0 0 Q 10 10 20 0 T 40 0")
     assert np.allclose(ctrl[-3], [20 + 2 / 3 * 10, -2 / 3 * 10])  # reflected: (30, -10)
+
+
+def test_the_reader_is_plain_python_for_hosts_without_numpy():
+    """codec/svgpath.py is what the Krita plugin vendors: standard library imports only, and its
+    subpaths are exactly the arrays parse_path_data hands out."""
+    import ast
+    import sys
+
+    from inkmotion.codec import svgpath
+
+    tree = ast.parse(open(svgpath.__file__, encoding="utf-8").read())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
+    d = "M 0 0 C 10 0 10 10 0 10 Q -5 5 0 0 Z m 20 20 a 5 5 0 1 1 10 0 h 4"
+    for (numbers, closed), (ctrl, closed_too) in zip(svgpath.subpaths(d), parse_path_data(d), strict=True):
+        assert closed == closed_too and np.array_equal(np.array(numbers).reshape(-1, 2), ctrl)
+
+
+def test_nodes_are_the_segment_ends_of_every_subpath():
+    from inkmotion.codec.svgpath import nodes
+
+    assert nodes("M10,20 L30 40 h5 v-5 C 1 1 2 2 50 60 z") == [(10, 20), (30, 40), (35, 40), (35, 35), (50, 60), (10, 20)]
+    assert nodes("m1 1 l2 2 3 3 M 0 0 q 1 1 2 0") == [(1, 1), (3, 3), (6, 6), (0, 0), (2, 0)]
+    assert nodes("M 0 0 A 5 5 0 0 1 10 0")[-1] == (10, 0) and len(nodes("M 0 0 A 5 5 0 0 1 10 0")) == 7  # 180 deg: 6 pieces
+    assert nodes("M 5 5") == [] and nodes("M 0 0 L 1 1 L 2") == [(0, 0), (1, 1)]
+
+
+def test_the_time_budget_still_stops_a_huge_path():
+    from inkmotion.budget import time_budget
+    from inkmotion.errors import InvalidInput
+
+    with time_budget(0.0, "sketch_svg"), pytest.raises(InvalidInput, match="sketch_svg"):
+        parse_path_data("M 0 0" + " L 1 1" * 5000)
