@@ -2,7 +2,8 @@
 
 Blender: `inkmotion-blender-VERSION.zip`, a Blender 4.2+ extension. It holds the add-on from
 addons/blender/inkmotion, the project's client (server/inkmotion/client.py and the generated
-inkmotion.v1 modules) vendored as the add-on's private package `_client`, and the wheels of every
+inkmotion.v1 modules) vendored as the add-on's private package `_client` (by scripts/vendoring.py,
+which the Krita build shares), and the wheels of every
 runtime dependency of that client (grpcio, protobuf and what they pull in) for Blender's Python
 (CPython 3.11 on 4.2-5.0) on Linux x86_64, Windows amd64 and macOS arm64 and x86_64, listed under
 `wheels` in its manifest. Downloaded wheels are cached in .whl/ at the repository root.
@@ -16,7 +17,6 @@ be linked into Blender's add-ons while working on it.
 from __future__ import annotations
 
 import argparse
-import ast
 import importlib.util
 import re
 import shutil
@@ -27,9 +27,12 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # scripts/ is not a package
+    sys.path.append(str(Path(__file__).resolve().parent))
+import vendoring  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 ADDON = REPO / "addons" / "blender" / "inkmotion"
-PACKAGE = REPO / "server" / "inkmotion"
 WHEEL_CACHE = REPO / ".whl"
 VENDOR_NAME = "_client"
 
@@ -45,43 +48,13 @@ PLATFORMS = {
     "macos-arm64": ["macosx_11_0_arm64"],
     "macos-x64": ["macosx_11_0_x86_64"],
 }
-_ABSOLUTE = re.compile(r"^(\s*)from inkmotion\.v1 import ", re.M)
 
 
 # -- the vendored client -------------------------------------------------------------------------
 
 def vendor_client(dest: Path) -> list[Path]:
-    """Copy client.py and inkmotion/v1/*.py into `dest` (a package), imports made relative."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    (dest / "v1").mkdir(parents=True)
-    (dest / "__init__.py").write_text('"""The InkMotion client, vendored by scripts/build_addons.py: do not edit."""\n')
-    files = [(PACKAGE / "client.py", dest / "client.py")]
-    files += [(p, dest / "v1" / p.name) for p in sorted((PACKAGE / "v1").glob("*.py"))]
-    written = []
-    for src, dst in files:
-        relative = "from ." if dst.parent.name == "v1" else "from .v1"
-        text = _ABSOLUTE.sub(lambda m: f"{m.group(1)}{relative} import ", src.read_text())
-        _check_imports(dst.relative_to(dest.parent), text)
-        dst.write_text(text)
-        written.append(dst)
-    if not (dest / "v1" / "__init__.py").exists():
-        (dest / "v1" / "__init__.py").write_text("")
-    return written
-
-
-def _check_imports(name: Path, text: str) -> None:
-    """The vendored code may import the standard library, grpc and google.protobuf, nothing of ours."""
-    for node in ast.walk(ast.parse(text)):
-        modules = []
-        if isinstance(node, ast.Import):
-            modules = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            modules = [node.module or ""]
-        for module in modules:
-            if module.split(".")[0] == "inkmotion":
-                raise SystemExit(f"build_addons: {name} imports {module}, which is not vendored; "
-                                 "vendor it or keep the client free of it")
+    """The client and inkmotion.v1 as the add-on's private package `dest` (scripts/vendoring.py)."""
+    return vendoring.vendor(dest, ("client.py",), by="build_addons.py")
 
 
 # -- wheels --------------------------------------------------------------------------------------
@@ -180,14 +153,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="bundle wheels for this Blender platform only (repeatable; default: all)")
     parser.add_argument("--dev", action="store_true", help="vendor the client into addons/blender/inkmotion/ instead")
     args = parser.parse_args(argv)
-    if args.dev:
-        vendor_client(ADDON / VENDOR_NAME)
-        print(f"build_addons: vendored the client into {ADDON / VENDOR_NAME}", file=sys.stderr)
-        return 0
-    if args.out is None:
-        parser.error("--out is required (or --dev)")
-    for path in build_all(args.out, args.platform):
-        print(path)
+    try:
+        if args.dev:
+            vendor_client(ADDON / VENDOR_NAME)
+            print(f"build_addons: vendored the client into {ADDON / VENDOR_NAME}", file=sys.stderr)
+            return 0
+        if args.out is None:
+            parser.error("--out is required (or --dev)")
+        for path in build_all(args.out, args.platform):
+            print(path)
+    except vendoring.VendoringError as error:
+        raise SystemExit(f"build_addons: {error}") from None
     return 0
 
 

@@ -6,11 +6,13 @@
     python scripts/build_krita.py --out DIR
 
 The zip holds `inkmotion.desktop` and the `inkmotion/` plugin folder. The shared client
-(server/inkmotion/client.py) and the generated `inkmotion.v1` modules are vendored into
-`inkmotion/_vendor/` with their imports made relative, so they cannot meet another `inkmotion`
-package on Krita's path. `--offline` adds `inkmotion/wheels/` with the wheels for the Pythons Krita
-runs on (Krita 5.2's bundled 3.10 on Windows, macOS and the AppImage; the system Python of Linux
-distributions); the plugin's first-run installer then installs from those without a network.
+(server/inkmotion/client.py, with its job runner), the generated `inkmotion.v1` modules and the
+codec's SVG path reader (codec/svgpath.py, standard library only) are vendored into
+`inkmotion/_vendor/` by scripts/vendoring.py, as for Blender, with their imports made relative, so
+they cannot meet another `inkmotion` package on Krita's path. `--offline` adds `inkmotion/wheels/`
+with the wheels for the Pythons Krita runs on (Krita 5.2's bundled 3.10 on Windows, macOS and the
+AppImage; the system Python of Linux distributions); the plugin's first-run installer then installs
+from those without a network.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # scripts/ is not a package
+    sys.path.append(str(Path(__file__).resolve().parent))
+import vendoring  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "addons" / "krita"
-SERVER = ROOT / "server" / "inkmotion"
 SKIP = {"__pycache__", "_deps", "_vendor", "wheels"}
-_IMPORT_V1 = re.compile(r"^from inkmotion\.v1 import ", re.MULTILINE)
 
 # (Python version, pip platform tags) the offline bundle carries wheels for.
 OFFLINE_TARGETS = [
@@ -57,25 +61,10 @@ def requirements() -> tuple[str, ...]:
 
 
 def vendor(package: Path) -> list[Path]:
-    """Copy the client and the generated modules into `package/_vendor`, imports made relative."""
-    vendored = package / "_vendor"
-    (vendored / "v1").mkdir(parents=True)
-    header = '"""Vendored from the InkMotion server package by scripts/build_krita.py. Do not edit."""\n'
-    (vendored / "__init__.py").write_text(header, encoding="utf-8")
-    (vendored / "v1" / "__init__.py").write_text(header, encoding="utf-8")
-    written = []
-    client = (SERVER / "client.py").read_text(encoding="utf-8")
-    client = _IMPORT_V1.sub("from .v1 import ", client)
-    if "inkmotion." in client.replace("inkmotion.v1", ""):
-        raise RuntimeError("server/inkmotion/client.py imports more of inkmotion than inkmotion.v1: it must stay standalone")
-    (vendored / "client.py").write_text(client, encoding="utf-8")
-    written.append(vendored / "client.py")
-    for source in sorted((SERVER / "v1").glob("*_pb2*.py")):
-        text = _IMPORT_V1.sub("from . import ", source.read_text(encoding="utf-8"))
-        target = vendored / "v1" / source.name
-        target.write_text(text, encoding="utf-8")
-        written.append(target)
-    return written
+    """The client, inkmotion.v1 and the SVG path reader as `package/_vendor` (scripts/vendoring.py);
+    the path reader stays standard library only, as frames.py imports it before grpc is installed."""
+    return vendoring.vendor(package / "_vendor", ("client.py", "codec/svgpath.py"), by="build_krita.py",
+                            stdlib_only=("codec/svgpath.py",))
 
 
 def download_wheels(dest: Path, targets=OFFLINE_TARGETS) -> list[Path]:
@@ -122,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         path = build_krita(args.out, offline=args.offline)
-    except RuntimeError as error:
+    except RuntimeError as error:  # vendoring.VendoringError among them
         print(f"build_krita: error: {error}", file=sys.stderr)
         return 1
     print(path)
