@@ -1,19 +1,25 @@
 """The Krita plugin's host-independent parts under plain pytest: pixels, keys, requests, the
-dependency installer, the job runner against a real server, and the plugin zip."""
+dependency installer, its jobs (the shared runner) against the FakeServer and a real server, and
+the plugin zip."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import struct
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
 
+import grpc
 import pytest
 
 from conftest import REPO
+from fakeserver import DropWatches, Fail, FakeServer, Finish, Hold, Progress, Queued, Started
 from harness import ServerProcess
+from inkmotion.client import Client
 
 sys.path.insert(0, str(REPO / "scripts"))
 from build_krita import build_krita  # noqa: E402
@@ -60,6 +66,13 @@ def test_zip_holds_the_desktop_file_and_a_standalone_client(tmp_path):
                 assert "from inkmotion" not in text and "import inkmotion" not in text, name
         desktop = z.read("inkmotion.desktop").decode()
         assert "X-KDE-Library=inkmotion" in desktop and "ServiceTypes=Krita/PythonPlugin" in desktop
+        # The one SVG path reader, the server codec's own, with nothing Krita's Python lacks.
+        reader = z.read("inkmotion/_vendor/svgpath.py").decode()
+    assert reader == (REPO / "server" / "inkmotion" / "codec" / "svgpath.py").read_text(encoding="utf-8")
+    tree = ast.parse(reader)
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert {m.split(".")[0] for m in imported} <= set(sys.stdlib_module_names), imported
 
 
 def test_build_cli(tmp_path, capsys):
@@ -101,6 +114,12 @@ def test_svg_path_points(plugin):
     pts = plugin.frames.svg_path_points("M10,20 L30 40 h5 v-5 C 1 1 2 2 50 60 z")
     assert pts == [(10, 20), (30, 40), (35, 40), (35, 35), (50, 60), (10, 20)]
     assert plugin.frames.svg_path_points("m1 1 l2 2 3 3") == [(1, 1), (3, 3), (6, 6)]
+    # What the server's reader understands, the plugin does: arcs, compact numbers, a second subpath.
+    from inkmotion.codec.pathdata import parse_path_data
+
+    d = "M0-1.5.5.5a10,10 0 0110,10 m 5 5 q 1 1 2 0 Z"
+    ends = [tuple(p) for ctrl, _ in parse_path_data(d) for p in ctrl[::3].tolist()]
+    assert plugin.frames.svg_path_points(d) == ends and len(ends) > 4
 
 
 def test_requests_and_results(plugin):
@@ -241,19 +260,22 @@ def test_bundled_pip_wheel_is_found_where_ensurepip_exists(plugin):
     assert wheel is None or Path(wheel).name.startswith("pip-")
 
 
-# --- the job runner against a real server --------------------------------------------------
+# --- jobs: the shared runner, started and described as the docker does ---------------------
 
 
 def _wait(runner, timeout=120.0, what="the job runner to finish"):
-    """The runner's events until it is done, failed or cancelled; a timeout says what it waited for
-    and the events it had."""
+    """The runner's events until it has ended; a timeout says what it waited for and the events it had."""
     events = []
     deadline = time.monotonic() + timeout
-    while not runner.finished or not events or events[-1][0] not in ("done", "error", "cancelled"):
+    while not events or events[-1].kind.value not in ("finished", "failed", "cancelled"):
         events += runner.poll()
         assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what} (events so far: {events})"
         time.sleep(0.05)
     return events + runner.poll()
+
+
+def _said(plugin, events):
+    return [plugin.jobs.describe(e) for e in events]
 
 
 def test_job_runner_inbetweens_raster_keys(plugin, tmp_path, raster_sketches):
@@ -268,30 +290,67 @@ def test_job_runner_inbetweens_raster_keys(plugin, tmp_path, raster_sketches):
 
     request = plugin.frames.inbetween_request(pb, (0, pixels("walker-1.png")), (4, pixels("walker-2.png")), plugin.frames.Settings())
     with ServerProcess(tmp_path / "data") as server:
-        runner = plugin.jobs.JobRunner(server.address, request, label="test").start()
-        events = _wait(runner)
-    assert events[0][0] == "submitted"
-    assert any(e[0] == "progress" for e in events)
-    assert events[-1][0] == "done", events[-1]
-    frames = plugin.frames.result_frames(events[-1][1].keyframes)
+        events = _wait(plugin.jobs.start(server.address, request, label="test"))
+        with Client(server.address) as client:
+            [job] = list(client.jobs())
+    assert events[0].kind.value == "queued" and events[0].job_id == job.id and job.label == "test"
+    assert any(e.kind.value == "progress" for e in events)
+    assert events[-1].kind.value == "finished", events[-1]
+    assert _said(plugin, events[-1:]) == [("Done", 1.0)]
+    frames = plugin.frames.result_frames(events[-1].result.keyframes)
     assert [f.frame for f in frames] == [0, 1, 2, 3, 4]
     assert all(f.png and f.width == 256 for f in frames)
 
 
-def test_job_runner_cancels_and_reports_errors(plugin, tmp_path, vector_sketches):
+def test_an_unknown_model_is_refused_in_the_servers_words(plugin, tmp_path, vector_sketches):
     from harness import inbetween_request
 
-    request = inbetween_request(vector_sketches[0], vector_sketches[1], frames=60, model="test-slow")
+    request = inbetween_request(vector_sketches[0], vector_sketches[1], frames=4, model="no-such-model")
     with ServerProcess(tmp_path / "data") as server:
-        runner = plugin.jobs.JobRunner(server.address, request).start()
-        deadline = time.monotonic() + 60
-        while runner.job_id is None:
-            assert time.monotonic() < deadline, f"timed out after 60 s waiting for the job to be submitted ({runner.poll()})"
-            time.sleep(0.05)
+        events = _wait(plugin.jobs.start(server.address, request), what="the unknown model to be refused")
+    message, progress = plugin.jobs.describe(events[-1])
+    assert events[-1].kind.value == "failed" and "no-such-model" in message and progress == 0.0
+
+
+def test_the_docker_hears_queue_progress_reconnects_and_the_end(plugin):
+    gate = threading.Event()
+    with FakeServer() as fake:
+        fake.script(Queued(3), Hold(gate), Started("cuda:0"), Progress(0.5, "denoising", 5, 10), DropWatches(),
+                    Progress(0.9, "denoising", 9, 10), Finish())
+        runner = plugin.jobs.start(fake.address, plugin.frames.inbetween_request(*_keys(plugin)), label="walk")
+        fake.wait_for(lambda: fake.watches, "the watch")
+        gate.set()
+        said = _said(plugin, _wait(runner))
+        assert len(fake.jobs) == 1 and fake.called("SubmitJob") == [runner.request_id]
+    assert said[0] == ("Queued, next in line", 0.0) and ("Queued (3 ahead)", 0.0) in said
+    assert ("Started on cuda:0", 0.0) in said and ("Step 5/10 denoising", 0.5) in said
+    assert any(m.startswith("Connection lost, reconnecting to 127.0.0.1:") for m, _ in said)
+    assert said[-2:] == [("Fetching the frames", 1.0), ("Done", 1.0)]
+
+
+def test_the_docker_cancels_and_says_why_jobs_fail(plugin):
+    request = plugin.frames.inbetween_request(*_keys(plugin))
+    with FakeServer() as fake:
+        fake.script(Started(), Hold(threading.Event()))
+        runner = plugin.jobs.start(fake.address, request)
+        fake.wait_for(lambda: runner.job_id, "the job id")
         runner.cancel()
-        assert _wait(runner, what="the cancelled job to end")[-1][0] == "cancelled"
-        request.model = "no-such-model"
-        events = _wait(plugin.jobs.JobRunner(server.address, request).start(), what="the unknown model to be refused")
-        assert events[-1][0] == "error" and "no-such-model" in events[-1][1]
-    events = _wait(plugin.jobs.JobRunner("127.0.0.1:9", request).start(), what="the dead address to be reported")
-    assert events[-1] == ("error", "no InkMotion server answers at 127.0.0.1:9")
+        assert _said(plugin, _wait(runner))[-1] == ("Cancelled", 0.0)
+        assert fake.called("CancelJob") == [runner.job_id]
+
+        fake.script(Started(), Fail("model 'tiny' has no weights here"))
+        assert _said(plugin, _wait(plugin.jobs.start(fake.address, request)))[-1] == (
+            "The job failed: model 'tiny' has no weights here", 0.0)
+        fake.script(refuse=(grpc.StatusCode.INVALID_ARGUMENT, "inbetween.frames: 500 is over the limit of 128"))
+        assert _said(plugin, _wait(plugin.jobs.start(fake.address, request)))[-1] == (
+            "inbetween.frames: 500 is over the limit of 128", 0.0)
+    with FakeServer(token="0123456789abcdef") as fake:
+        assert _said(plugin, _wait(plugin.jobs.start(fake.address, request, token="0123456789abcdef")))[-1] == ("Done", 1.0)
+    events = _wait(plugin.jobs.start("127.0.0.1:9", request), what="the dead address to be reported")
+    assert _said(plugin, events) == [("no InkMotion server answers at 127.0.0.1:9", 0.0)]
+
+
+def _keys(plugin):
+    _, pb = plugin.jobs.vendored()
+    pixels = {"width": 2, "height": 2, "rgba": bytes(16)}
+    return pb, (0, pixels), (4, pixels), plugin.frames.Settings()

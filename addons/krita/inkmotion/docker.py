@@ -119,6 +119,7 @@ class Controller:
         self.progress = 0.0
         self.result_layer = ""
         self.listeners = []
+        self.preview = None  # the job's latest preview keyframe, when its task sends them
         self._runner = None
         self._install_thread = None
         self._install_events: list = []
@@ -189,10 +190,10 @@ class Controller:
         self._timer.start()
 
     def _submit(self) -> None:
-        from .jobs import JobRunner, vendored
+        from . import jobs
 
         settings = read_settings()
-        _, pb = vendored()
+        _, pb = jobs.vendored()
         app = Krita.instance()
         doc = app.activeDocument()
         if doc is None:
@@ -243,7 +244,8 @@ class Controller:
             raise ValueError(f"task: unknown task {self._task!r}")
         self._label = label
         self._request = request  # kept for a look afterwards (the tests)
-        self._runner = JobRunner(settings.server, request, token=settings.token, label=label).start()
+        self.preview = None
+        self._runner = jobs.start(settings.server, request, token=settings.token, label=label)
         self._set("running", f"Sending to {settings.server}...", 0.0)
         self._timer.start()
 
@@ -282,22 +284,26 @@ class Controller:
                 self.fail(event[1])
 
     def _poll_job(self) -> None:
+        from .jobs import describe
+
         for event in self._runner.poll():
-            kind = event[0]
-            if kind == "submitted":
-                self._set(message=f"Job {event[1][:8]} submitted")
-            elif kind == "progress":
-                self._set(message=event[2], progress=event[1])
-            elif kind == "done":
+            kind = event.kind.value
+            message, progress = describe(event)
+            if kind == "preview":
+                self.preview = event.preview  # the latest look at the work, for a listener to show
+                self._set()
+            elif kind in ("queued", "progress"):
+                self._set(message=message, progress=progress)
+            elif kind == "finished":
                 self._timer.stop()
-                self._start_writing(event[1])
+                self._start_writing(event.result)
                 return
             elif kind == "cancelled":
                 self._timer.stop()
-                self._set("cancelled", event[1], 0.0)
+                self._set("cancelled", message, 0.0)
                 return
-            elif kind == "error":
-                self.fail(event[1])
+            elif kind == "failed":
+                self.fail(message)
                 return
 
     # -- writing the result -------------------------------------------------------------------

@@ -4,7 +4,8 @@ plain pytest can check.
 Krita hands out pixels as BGRA bytes (8-bit RGBA documents) and takes them back the same way; the
 contract speaks RGBA or PNG. Keyframe times, request building and result unpacking live here too.
 Standard library only, plus the vendored `inkmotion.v1` messages (passed in or imported lazily,
-since they need protobuf, which may not be installed yet).
+since they need protobuf, which may not be installed yet) and the vendored SVG path reader of the
+server's codec (standard library only).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
+
+from ._vendor.svgpath import nodes
 
 MAX_KEY_SEARCH = 10_000  # frames looked through for the keys around the current time
 
@@ -181,52 +184,11 @@ def path_request(pb, pixels: dict, path: list[tuple[float, float]], settings: Se
     return _options(request, settings)
 
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_TOKEN = re.compile(rf"([MmLlHhVvCcSsQqTtZz])|({_NUMBER})")
-
-
 def svg_path_points(d: str) -> list[tuple[float, float]]:
     """The points an SVG path passes through (curve control points left out): enough for a motion
-    path. Supports M L H V C S Q T Z, absolute and relative."""
-    points: list[tuple[float, float]] = []
-    x = y = 0.0
-    command = ""
-    numbers: list[float] = []
-    sizes = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "Z": 0}
-
-    def flush() -> None:
-        nonlocal x, y, command
-        if not command:
-            return
-        size = sizes[command.upper()]
-        if size == 0:
-            if points:
-                points.append(points[0])
-            return
-        relative = command.islower()
-        for i in range(0, len(numbers) - size + 1, size):
-            args = numbers[i : i + size]
-            upper = command.upper()
-            if upper == "H":
-                x = args[0] + (x if relative else 0)
-            elif upper == "V":
-                y = args[0] + (y if relative else 0)
-            else:
-                ex, ey = args[-2], args[-1]
-                x, y = (x + ex, y + ey) if relative else (ex, ey)
-            points.append((x, y))
-
-    for letter, number in _TOKEN.findall(d):
-        if letter:
-            flush()
-            command, numbers = letter, []
-            if letter in "Zz":
-                flush()
-                command = ""
-        else:
-            numbers.append(float(number))
-    flush()
-    return points
+    path. Read by the server's own path reader (vendored), so every command SVG has is understood
+    as the server understands it, arcs included; a malformed command ends the path."""
+    return nodes(d)
 
 
 @dataclass
