@@ -210,7 +210,7 @@ def scenario_cancel(config: dict, report: dict, arrays: dict) -> None:
     report["timeout_seconds"] = time.monotonic() - started
     report["layers_after_timeout"] = [l.name for l in obj.data.layers]
 
-    # 2. The UI's path: a RemoteJob polled as the modal operator polls it, cancelled midway.
+    # 2. The UI's path: a JobStatus polled as the modal operator polls it, cancelled midway.
     addon = sys.modules[ADDON]
     jobs, packing, gp_io = (sys.modules[f"{ADDON}.{m}"] for m in ("jobs", "packing", "gp_io"))
     client_v1 = sys.modules[f"{ADDON}._client.v1.tasks_pb2"], sys.modules[f"{ADDON}._client.v1.drawing_pb2"]
@@ -222,8 +222,8 @@ def scenario_cancel(config: dict, report: dict, arrays: dict) -> None:
         start=drawing_pb2.Keyframe(frame=1, drawing=packing.to_proto(drawing_pb2, gp_io.to_canvas(obj, a, canvas), 512, 512)),
         end=drawing_pb2.Keyframe(frame=40, drawing=packing.to_proto(drawing_pb2, gp_io.to_canvas(obj, b, canvas), 512, 512)),
         frames=40, model="test-slow")
-    step("a RemoteJob cancelled midway")
-    job = jobs.RemoteJob(jobs.Connection(config["server"]), request, label="cancel me").start()
+    step("a JobStatus cancelled midway")
+    job = jobs.JobStatus(jobs.Connection(config["server"]), request, label="cancel me").start()
     seen = []
 
     def polled() -> bool:

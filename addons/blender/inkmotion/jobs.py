@@ -1,20 +1,19 @@
 """Talking to the server without blocking Blender: capabilities, and jobs watched from a thread.
 
-The vendored client (`._client`) is synchronous; a `RemoteJob` runs submit -> watch -> result on a
-worker thread and hands what happens to the main thread through a queue, which a modal operator
-(or a blocking loop in background mode) drains with `poll()`. No `bpy` here: only Blender's main
-thread may touch Blender data, so this module never does.
+The vendored client (`._client`) runs each job on a thread of its own (`JobRunner`: submit, watch
+with reconnect, cancel, result); a `JobStatus` here folds what it reports into what the panel and
+status bar show, drained with `poll()` by a modal operator (or a blocking loop in background mode).
+No `bpy` here: only Blender's main thread may touch Blender data, so this module never does.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from dataclasses import dataclass
 
-from ._client.client import TERMINAL_STATES, Client, InkMotionError, event_kind, state_name
-from ._client.v1 import jobs_pb2, tasks_pb2
+from ._client.client import Client, Event, EventKind, InkMotionError, JobRunner
+from ._client.v1 import tasks_pb2
 
 # The four actions of the add-on and the task each needs from the server.
 TASK_NAMES = {
@@ -110,117 +109,56 @@ def _describe(error: InkMotionError, connection: Connection) -> str:
 
 # -- jobs ----------------------------------------------------------------------------------------
 
-class RemoteJob:
-    """One server job: submitted, watched (reconnecting when the connection drops) and, when it
-    succeeds, its result fetched, all on a worker thread. The main thread calls `poll()`.
+class JobStatus:
+    """What the UI shows of one job run by the client's `JobRunner` (which submits, watches,
+    reconnects, cancels and fetches on its thread): `poll()` takes in the runner's events on the
+    main thread and says whether anything changed.
 
-    After `done`: `result` (a client `Result`) on success, else `error` says why (`cancelled` true
-    when it was cancelled).
+    After `done`: `result` (a client `Result`) on success, else `error` says why in the artist's
+    words (`cancelled` true when it was cancelled).
     """
 
     def __init__(self, connection: Connection, request, label: str = "", retry_for: float = 60.0):
         self.connection = connection
-        self.request = request
-        self.label = label
-        self.retry_for = retry_for
+        self.runner = JobRunner(connection.client, request, label=label, retry_for=retry_for)
         self.job_id = ""
         self.state = "submitting"
         self.fraction = 0.0
         self.message = "submitting"
+        self.preview = None  # the latest preview keyframe, when the task sends them
         self.result = None
         self.error = ""
         self.cancelled = False
         self.done = False
-        self._events: queue.Queue = queue.Queue()
-        self._cancel = threading.Event()
-        self._client: Client | None = None
-        self._thread = threading.Thread(target=self._run, name="inkmotion-job", daemon=True)
 
-    def start(self) -> "RemoteJob":
-        self._thread.start()
+    def start(self) -> "JobStatus":
+        self.runner.start()
         return self
-
-    # -- worker thread --
-
-    def _run(self) -> None:
-        try:
-            self._client = client = self.connection.client()
-            job = client.submit(self.request, label=self.label)
-            self._events.put(("submitted", job))
-            if self._cancel.is_set():
-                client.cancel(job.id)
-            final = job
-            for event in client.watch(job.id, retry_for=self.retry_for):
-                final = event.job
-                self._events.put(("event", event))
-            if final.state == jobs_pb2.JOB_STATE_SUCCEEDED:
-                self._events.put(("result", client.result(job.id)))
-            else:
-                self._events.put(("ended", final))
-        except InkMotionError as exc:
-            self._events.put(("error", _describe(exc, self.connection)))
-        except Exception as exc:  # keep the main thread informed whatever happens here
-            self._events.put(("error", f"{type(exc).__name__}: {exc}"))
-        finally:
-            if self._client is not None:
-                self._client.close()
-
-    # -- main thread --
 
     def cancel(self) -> None:
         """Ask the server to cancel the job; `poll()` reports when it has."""
-        if self._cancel.is_set() or self.done:
+        if self.done or self.runner.cancel_requested:
             return
-        self._cancel.set()
+        self.runner.cancel()
         self.message = "cancelling"
-        if self.job_id:
-            job_id = self.job_id
-
-            def cancel():
-                try:
-                    with self.connection.client(timeout=10.0) as client:
-                        client.cancel(job_id)
-                except InkMotionError:
-                    pass  # already ended, or the server is gone: the watch says which
-
-            threading.Thread(target=cancel, name="inkmotion-cancel", daemon=True).start()
 
     def poll(self) -> bool:
         """Take in what happened since the last call; true if anything did."""
-        changed = False
-        while True:
-            try:
-                kind, payload = self._events.get_nowait()
-            except queue.Empty:
-                return changed
-            changed = True
-            if kind == "submitted":
-                self.job_id, self.state, self.message = payload.id, state_name(payload.state), "queued"
-            elif kind == "event":
-                self._take_event(payload)
-            elif kind == "result":
-                self.result, self.fraction, self.state, self.message, self.done = payload, 1.0, "succeeded", "done", True
-            elif kind == "ended":
-                self.state = state_name(payload.state)
-                self.cancelled = payload.state == jobs_pb2.JOB_STATE_CANCELLED
-                self.error = "cancelled" if self.cancelled else f"job {payload.id} {self.state}: {payload.error or payload.message}"
-                self.done = True
-            elif kind == "error":
-                self.error, self.state, self.done = payload, "failed", True
-
-    def _take_event(self, event) -> None:
-        job, kind = event.job, event_kind(event)
-        self.state = state_name(job.state)
-        if kind == "queued":
-            self.message = f"queued, {event.queued.position} ahead" if event.queued.position else "queued"
-        elif kind == "started":
-            self.message = f"started on {event.started.device}"
-        elif kind == "progress":
-            p = event.progress
-            self.fraction = float(p.fraction)
-            self.message = (f"step {p.step}/{p.total_steps} {p.message}" if p.total_steps else p.message).strip()
-        elif job.state in TERMINAL_STATES:
-            self.message = self.state
+        events = self.runner.poll()
+        for event in events:
+            self.job_id = event.job_id or self.job_id
+            self.state = event.state or self.state
+            if event.kind is EventKind.PREVIEW:
+                self.preview = event.preview
+                continue
+            self.fraction, self.message = event.fraction, event.message
+            if event.kind is EventKind.FINISHED:
+                self.result, self.done = event.result, True
+            elif event.kind is EventKind.CANCELLED:
+                self.cancelled, self.state, self.error, self.done = True, "cancelled", "cancelled", True
+            elif event.kind is EventKind.FAILED:
+                self.state, self.error, self.done = event.state or "failed", _failure(event, self.connection), True
+        return bool(events)
 
     def wait(self, timeout: float = 0.0, on_update=None, interval: float = 0.05) -> None:
         """Block until done (for background mode). Past `timeout` seconds (0: none) the server job is
@@ -229,8 +167,16 @@ class RemoteJob:
         while not self.done:
             if self.poll() and on_update is not None:
                 on_update(self)
-            if timeout and time.monotonic() - started > timeout and not self._cancel.is_set():
+            if timeout and time.monotonic() - started > timeout:
                 self.cancel()
             time.sleep(interval)
         if on_update is not None:
             on_update(self)
+
+
+def _failure(event: Event, connection: Connection) -> str:
+    if not event.code:  # the job itself failed on the server
+        return f"job {event.job_id} {event.state}: {event.error}"
+    if event.job_id and event.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+        return event.error  # the runner's words: the server went away while the job ran, and which job
+    return _describe(InkMotionError(event.code, event.error), connection)

@@ -2,7 +2,7 @@
 
 Each action reads the active Grease Pencil layer, sends one task request, and writes what comes
 back onto a NEW layer named after the task, one keyframe per output frame, in one undo step.
-Invoked from the UI an action runs as a modal operator polling a `jobs.RemoteJob` (Esc or the panel's
+Invoked from the UI an action runs as a modal operator polling a `jobs.JobStatus` (Esc or the panel's
 Cancel cancels the server job); executed from a script or in background mode it blocks until the
 layer is written, so `bpy.ops.inkmotion.inbetween(frames=9)` returns with the result in place.
 """
@@ -20,7 +20,7 @@ from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 from . import gp_io, packing
 from ._client.client import InkMotionError
 from ._client.v1 import drawing_pb2, tasks_pb2
-from .jobs import CAPABILITIES, TASK_NAMES, Connection, RemoteJob, task_reason
+from .jobs import CAPABILITIES, TASK_NAMES, Connection, JobStatus, task_reason
 
 CANVAS_SIZE = 512  # pixels across the square canvas laid over the drawing plane
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".exr", ".webp")
@@ -39,7 +39,7 @@ def connection(context) -> Connection:
 class Progress:
     """The job the UI shows: at most one runs from the UI at a time."""
 
-    job: RemoteJob | None = None
+    job: JobStatus | None = None
     title = ""
 
     @classmethod
@@ -143,7 +143,7 @@ class TaskOperator:
 
     # -- output --
 
-    def finish(self, context, job: RemoteJob, prepared: Prepared, timed_out: bool = False):
+    def finish(self, context, job: JobStatus, prepared: Prepared, timed_out: bool = False):
         if job.result is None:
             if job.cancelled and timed_out:
                 self.report({"ERROR"}, f"{self.layer_title}: timed out after {self.timeout:g} s; server job {job.job_id} was cancelled")
@@ -180,10 +180,10 @@ class TaskOperator:
         if reason:
             self.report({"ERROR"}, reason)
             return {"CANCELLED"}
-        job = RemoteJob(conn, prepared.request, prepared.label).start()
+        job = JobStatus(conn, prepared.request, prepared.label).start()
         started, last = time.monotonic(), [-1.0]
 
-        def log(j: RemoteJob):  # a line per tenth, for render-farm logs
+        def log(j: JobStatus):  # a line per tenth, for render-farm logs
             if j.fraction - last[0] >= 0.1 or (j.done and last[0] < 2):
                 last[0] = 2.0 if j.done else j.fraction
                 print(f"InkMotion {self.layer_title}: {j.fraction:4.0%} {j.message}", file=sys.stderr, flush=True)
@@ -205,7 +205,7 @@ class TaskOperator:
         except ValueError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        self._job = RemoteJob(connection(context), self._prepared.request, self._prepared.label).start()
+        self._job = JobStatus(connection(context), self._prepared.request, self._prepared.label).start()
         Progress.job, Progress.title = self._job, self.layer_title
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.1, window=context.window)
