@@ -47,6 +47,7 @@ TERMINAL_STATES = frozenset({
     jobs_pb2.JOB_STATE_INTERRUPTED,
 })
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
+_RETRY_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED")  # a submission or a result asked again
 
 # SubmitJobRequest's `task` oneof, keyed by the request message's name.
 _TASK_FIELDS = {
@@ -168,7 +169,7 @@ class Client:
             try:
                 return self._call(self._stub.SubmitJob, request).job
             except InkMotionError as error:
-                if error.code not in ("UNAVAILABLE", "DEADLINE_EXCEEDED") or time.monotonic() > deadline:
+                if error.code not in _RETRY_CODES or time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
 
@@ -187,21 +188,15 @@ class Client:
                     if response.event.job.state in TERMINAL_STATES:
                         return
                 raise InkMotionError("UNAVAILABLE", "the server closed the watch before the job ended")
-            except grpc.RpcError as error:
-                if not reconnect or error.code() not in _RETRYABLE:
-                    raise InkMotionError.from_rpc(error) from None
+            except (grpc.RpcError, InkMotionError) as caught:
+                # A dropped stream (UNAVAILABLE) or a watch the server closed early: attach again.
+                closed = isinstance(caught, InkMotionError)
+                error = caught if closed else InkMotionError.from_rpc(caught)
+                if not reconnect or not (closed or caught.code() in _RETRYABLE):
+                    raise error from None
                 deadline = deadline or time.monotonic() + retry_for
                 if time.monotonic() > deadline:
-                    raise InkMotionError.from_rpc(error) from None
-                if on_retry is not None:
-                    on_retry(InkMotionError.from_rpc(error))
-                time.sleep(0.5)
-            except InkMotionError as error:
-                if not reconnect:
-                    raise
-                deadline = deadline or time.monotonic() + retry_for
-                if time.monotonic() > deadline:
-                    raise
+                    raise error from None
                 if on_retry is not None:
                     on_retry(error)
                 time.sleep(0.5)
@@ -264,7 +259,6 @@ class EventKind(enum.Enum):
 
 
 ENDINGS = frozenset({EventKind.FINISHED, EventKind.FAILED, EventKind.CANCELLED})
-_RETRY_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
 
 
 @dataclass(frozen=True)
@@ -409,20 +403,14 @@ class JobRunner:
         if self.cancel_requested:
             self._put(Event(EventKind.CANCELLED, message="cancelled before it was sent"))
             return None
-        deadline = time.monotonic() + self.submit_for
-        while True:
-            try:
-                return client.submit(self.request, priority=self.priority, label=self.label,
-                                     request_id=self.request_id, retry_for=0)
-            except InkMotionError as error:
-                if error.code not in _RETRY_CODES:
-                    raise
-                if time.monotonic() > deadline:
-                    if self.cancel_requested:  # nothing more can be known about it, and nothing is wanted
-                        self._put(Event(EventKind.CANCELLED, message="cancelled; the server never took the job"))
-                        return None
-                    raise
-                time.sleep(0.5)
+        try:  # the client asks again with the same request id for up to submit_for seconds
+            return client.submit(self.request, priority=self.priority, label=self.label,
+                                 request_id=self.request_id, retry_for=self.submit_for)
+        except InkMotionError as error:
+            if error.code in _RETRY_CODES and self.cancel_requested:  # nothing more can be known, nor is wanted
+                self._put(Event(EventKind.CANCELLED, message="cancelled; the server never took the job"))
+                return None
+            raise
 
     def _take(self, event: jobs_pb2.JobEvent) -> None:
         job, kind = event.job, event_kind(event)
