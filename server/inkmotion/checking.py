@@ -194,7 +194,7 @@ def _serve(conn: Connection, limits: Limits, plugins: list[str]) -> None:
             checked = tasks.check_with_budget(submission, limits, budget)
             # The task request is left behind: the server has its bytes, and one parse of a 64 MB
             # message would hold its interpreter lock longer than a health check may wait.
-            reply = ("ok", checked.spec.field, checked.model, checked.with_request(None).inputs)
+            reply = ("ok", checked.spec.name, checked.model, checked.with_request(None).inputs)
         except InvalidInput as exc:
             reply = ("invalid", exc.field, exc.problem)
         except tasks.TaskUnavailable as exc:

@@ -37,7 +37,6 @@ exit codes:
 """
 
 INT32 = (-(2**31), 2**31 - 1)
-UINT64_MAX = 2**64 - 1
 PRIORITIES = (-10, 10)  # as SubmitJob checks them
 
 # Each task's one name (its SubmitJobRequest field, as inkmotion.tasks names it), read from the
@@ -125,24 +124,20 @@ def given_numbers(args) -> dict[str, int | float]:
 
 
 def check_numbers(args, limits: Limits) -> None:
-    """Every number of `animate`, checked before a protobuf setter sees it, in the words and
-    ranges of the server's own checks (inkmotion.tasks), upper limits from `limits`."""
-    task = args.task
-    prefix, given = task, given_numbers(args)
+    """Every number of `animate`, checked before a protobuf setter sees it, by the task's own
+    parameter descriptions (inkmotion.tasks.<task>.PARAMS), upper limits from `limits`."""
+    import importlib
+
+    from inkmotion.tasks.base import check_values
+
+    task, given = args.task, given_numbers(args)
     check_range("priority", args.priority, *PRIORITIES)
-    if "frames" in given:
-        check_range(f"{prefix}.frames", given["frames"], 2, limits.max_frames)
-    if "steps" in given:  # FlipSketch's 1000 and 16 samples: as tasks.raster_text_motion.PARAMS
-        check_range(f"{prefix}.steps", given["steps"], 1, min(limits.max_steps, 1000) if task == "raster_text_motion" else limits.max_steps)
-    if "seed" in given:
-        check_range(f"{prefix}.seed", given["seed"], 0, UINT64_MAX)
-    if "samples" in given:
-        check_range(f"{prefix}.samples", given["samples"], 1, 16)
-    if "composition_weight" in given:
-        check_range(f"{prefix}.composition_weight", given["composition_weight"], 0, 1)
-    if task == "inbetween":
-        check_range(f"{prefix}.start.frame", args.start_frame, *INT32)
-        check_range(f"{prefix}.end.frame", args.start_frame + given["frames"] - 1, *INT32)
+    if task == "inbetween":  # here frames is always given (default 9) and counts both keys: 0 is no shorthand
+        check_range(f"{task}.frames", given["frames"], 2, limits.max_frames)
+        check_range(f"{task}.start.frame", args.start_frame, *INT32)
+        check_range(f"{task}.end.frame", args.start_frame + given["frames"] - 1, *INT32)
+        return
+    check_values(given, importlib.import_module(f"inkmotion.tasks.{task}").PARAMS, limits, task)
 
 
 def check_serve_numbers(args) -> None:

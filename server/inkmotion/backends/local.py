@@ -257,7 +257,7 @@ class LocalBackend(Backend):
                 checked = tasks.check_submission(request, self.limits)
             elif checked.request is None:  # decoded in a check process; its request was left there
                 request = service_pb2.SubmitJobRequest.FromString(self.store.request(job_id))
-                checked = checked.with_request(getattr(request, checked.spec.field))
+                checked = checked.with_request(getattr(request, checked.spec.name))
             running.job = self.store.get(job_id).to_proto()
             piped = time.perf_counter()
             animation = tasks.run_submission(checked, running.device, lambda p: self._on_progress(running, p))

@@ -61,11 +61,17 @@ class Param:
         return value(self.minimum, float("-inf")), value(self.maximum, float("inf"))
 
 
+def check_values(values: dict, params: tuple[Param, ...], limits: Limits, prefix: str) -> None:
+    """Each given {parameter name: value} within its parameter's bounds (errors name the field).
+    The CLI checks its options with this before a protobuf setter sees them."""
+    for param in params:
+        if (param.minimum is not None or param.maximum is not None) and param.name in values:
+            check_range(f"{prefix}.{param.name}", values[param.name], *param.bounds(limits))
+
+
 def check_params(request, params: tuple[Param, ...], limits: Limits, prefix: str) -> None:
     """Each numeric parameter that is set, within its bounds (errors name the field)."""
-    for param in params:
-        if (param.minimum is not None or param.maximum is not None) and request.HasField(param.name):
-            check_range(f"{prefix}.{param.name}", getattr(request, param.name), *param.bounds(limits))
+    check_values(set_params(request, params), params, limits, prefix)
 
 
 def set_params(request, params: tuple[Param, ...]) -> dict:
@@ -92,10 +98,6 @@ class TaskSpec:
     @property
     def name(self) -> str:
         return contract_name(self.request_class)
-
-    @property
-    def field(self) -> str:  # the SubmitJobRequest field: the name, by construction
-        return self.name
 
     @property
     def task(self) -> int:

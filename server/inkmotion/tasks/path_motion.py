@@ -6,13 +6,21 @@ and runner come with the method.
 
 from __future__ import annotations
 
-from inkmotion.tasks.base import TaskSpec
+from inkmotion.tasks.base import Param, TaskSpec
 from inkmotion.v1 import tasks_pb2
+
+# The parameters its request already has, so hosts can show them and the CLI checks them; the
+# defaults are provisional until the method lands (frames as the paper's synthetic case: 16).
+PARAMS = (
+    Param("frames", "Frames", "Frames of the animation", 16, 2, "max_frames"),
+    Param("seed", "Seed", "Random seed: the same seed gives the same animation", 0, 0, 2**64 - 1),
+)
 
 
 def spec() -> TaskSpec:
     return TaskSpec(
         tasks_pb2.PathMotionRequest,
         "A drawing + a drawn path -> the subject travels the path (motion strokes)",
+        params=PARAMS,
         unavailable_reason="motion strokes are not in this server version yet",
     )
