@@ -35,7 +35,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
 
-from inkmotion import lora, models  # noqa: E402
+from inkmotion import models  # noqa: E402
+from inkmotion.models import lora  # noqa: E402
 from inkmotion.codec.drawing import Drawing  # noqa: E402
 from inkmotion.codec.preview import read_animation_folder, render_drawing  # noqa: E402
 from inkmotion.errors import InvalidInput, ModelUnavailable  # noqa: E402

@@ -1,4 +1,4 @@
-"""inkmotion.models: the registry, the loader and the cache, on a tiny random model.
+"""inkmotion.models: the registry, the hub, the loader and the cache, on a tiny random model.
 
 The tiny model is written by scripts/make_tiny_models.py in ModelScope's exact layout and loaded
 through the same code as the real weights; nothing here downloads anything.
@@ -19,7 +19,7 @@ import torch  # noqa: E402
 from inkmotion import models  # noqa: E402
 from inkmotion.errors import InvalidInput, ModelUnavailable  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODELSCOPE = models.BUILTIN[models.MODELSCOPE_1_7B]
 
 # The files of damo-vilab/text-to-video-ms-1.7b on the hub (its "Files" page).

@@ -11,7 +11,8 @@ import pytest
 import torch
 from diffusers import UNet3DConditionModel
 
-from inkmotion import lora, models
+from inkmotion import models
+from inkmotion.models import lora
 from inkmotion.codec.drawing import Animation, Keyframe
 from inkmotion.codec.preview import read_raster, write_animation
 from inkmotion.codec.svg import read_svg

@@ -1,0 +1,70 @@
+"""The resident model cache: loaded models kept for the life of the process, shared by the jobs
+that run on the same device."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from inkmotion.models.loading import TextToVideo, choose_dtype, load_text_to_video
+from inkmotion.models.specs import ModelSpec
+
+if TYPE_CHECKING:
+    import torch
+
+class ModelCache:
+    """Loaded models, kept for the life of the process and shared between jobs.
+
+    Keyed by (source, revision, variant, device, dtype, offload). Each key has its own lock, so two
+    jobs asking for the same model wait for one load while a different model loads beside it.
+    """
+
+    def __init__(self):
+        self._models: dict[tuple, TextToVideo] = {}
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.loads = 0  # how many times a model was actually loaded
+
+    @staticmethod
+    def key(spec: ModelSpec, device: str | torch.device, dtype=None, offload: bool = False) -> tuple:
+        import torch
+
+        device = torch.device(device)
+        if device.type == "cuda" and device.index is None and torch.cuda.is_available():
+            device = torch.device("cuda", torch.cuda.current_device())
+        offload = offload and device.type == "cuda"
+        revision = None if spec.is_local else spec.revision
+        return (spec.source, revision, spec.variant, str(device), choose_dtype(spec, device, dtype), offload,
+                spec.lora, spec.lora_revision)
+
+    def get(self, spec: ModelSpec, device: str | torch.device = "cpu", *, dtype=None, offload: bool = False) -> TextToVideo:
+        key = self.key(spec, device, dtype, offload)
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            model = self._models.get(key)
+            if model is None:
+                model = load_text_to_video(spec, device, dtype=key[4], offload=offload)
+                with self._lock:
+                    self._models[key] = model
+                    self.loads += 1
+            return model
+
+    def __contains__(self, key: tuple) -> bool:
+        return key in self._models
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def clear(self) -> None:
+        """Drop every model (jobs still holding one keep it until they finish)."""
+        with self._lock:
+            self._models.clear()
+            self._locks.clear()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+CACHE = ModelCache()  # the process-wide one: jobs on the same device share its models
