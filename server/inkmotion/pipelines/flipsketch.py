@@ -37,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from inkmotion import models
 from inkmotion.codec.drawing import Keyframe, Raster
 from inkmotion.errors import InvalidInput
 from inkmotion.pipelines.base import Progress, ProgressCallback, no_progress
@@ -252,12 +253,8 @@ class FlipSketchPipeline:
     # -- building blocks ----------------------------------------------------------------------
 
     def encode_prompt(self, prompt: str) -> torch.Tensor:
-        tokens = self.tokenizer([prompt], padding="max_length", max_length=self.tokenizer.model_max_length,
-                                truncation=True, return_tensors="pt")
-        encoder_device = next(self.text_encoder.parameters()).device
-        with torch.no_grad():
-            embeddings = self.text_encoder(tokens.input_ids.to(encoder_device))[0]
-        return embeddings.to(self.device, self.dtype)
+        """Text embeddings [1, L, D] of one prompt."""
+        return models.encode_prompt(self.tokenizer, self.text_encoder, [prompt], self.device, self.dtype)
 
     def denoise(self, latents: torch.Tensor, t, embeddings: torch.Tensor) -> torch.Tensor:
         """eps for a batch of videos [B, C, F, h, w] with one prompt embedding [1, L, D]."""

@@ -39,6 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from inkmotion import models
 from inkmotion.codec import curves
 from inkmotion.codec.drawing import Drawing, Keyframe
 from inkmotion.errors import InvalidInput
@@ -340,14 +341,7 @@ class LiveSketchPipeline:
 
     def encode_prompt(self, prompt: str) -> torch.Tensor:
         """(unconditional, conditional) text embeddings [2, L, D]."""
-        tokens = self.tokenizer(
-            ["", prompt], padding="max_length", max_length=self.tokenizer.model_max_length,
-            truncation=True, return_tensors="pt",
-        )
-        encoder_device = next(self.text_encoder.parameters()).device
-        with torch.no_grad():
-            embeddings = self.text_encoder(tokens.input_ids.to(encoder_device))[0]
-        return embeddings.to(self.device, self.dtype)
+        return models.encode_prompt(self.tokenizer, self.text_encoder, ["", prompt], self.device, self.dtype)
 
     def prepare_sketch(self, sketch: Drawing, config: LiveSketchConfig) -> _Sketch:
         params = curves.to_parameters(sketch)
