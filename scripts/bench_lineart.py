@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How long tracing raster line art into strokes takes (inkmotion.codec.lineart.trace_lineart).
+"""How long tracing raster line art into strokes takes (inkmotion.strokes.lineart.trace_lineart).
 
     python scripts/bench_lineart.py [--repeats 7] [--sketch PNG]
 
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
 
 from inkmotion.codec.drawing import Raster  # noqa: E402
-from inkmotion.codec.lineart import MAX_SIDE, trace_lineart  # noqa: E402
+from inkmotion.strokes.lineart import MAX_SIDE, trace_lineart  # noqa: E402
 from inkmotion.codec.preview import read_raster  # noqa: E402
 
 SIDES = (256, 512, 1024)

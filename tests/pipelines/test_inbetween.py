@@ -9,7 +9,7 @@ import pytest
 
 from inkmotion.codec.drawing import Drawing, Stroke
 from inkmotion.errors import Cancelled, InvalidInput
-from inkmotion.geometry import Similarity, cumulative_length, fit_similarity, resample
+from inkmotion.strokes.geometry import Similarity, cumulative_length, fit_similarity, resample
 from inkmotion.pipelines.base import Progress
 from inkmotion.pipelines.inbetween import ease, inbetween, match_strokes
 

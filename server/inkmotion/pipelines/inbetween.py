@@ -14,7 +14,7 @@ Method: classical stroke correspondence + similarity interpolation, no learned m
    strokes, from the starting point) that fits, so strokes drawn the other way do not turn inside
    out and the denser key's shape is kept exactly.
 3. Split each pair's motion into a similarity (rotation, uniform scale, translation of the
-   centroid: `inkmotion.geometry.fit_similarity`) and the non-rigid residual left over.
+   centroid: `inkmotion.strokes.geometry.fit_similarity`) and the non-rigid residual left over.
 4. Each frame, at eased time tau: rotate by tau * angle (the short way round), scale by
    scale ** tau, move the centroid along the straight line between the keys, and add tau times the
    residual ("arc"), or move every point straight ("linear"); blend radii, opacities, colours and
@@ -45,7 +45,7 @@ import numpy as np
 
 from inkmotion.codec.drawing import Drawing, Stroke
 from inkmotion.errors import InvalidInput
-from inkmotion.geometry import (
+from inkmotion.strokes.geometry import (
     Polylines,
     Similarity,
     cumulative_length,

@@ -40,7 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from inkmotion import models
-from inkmotion.codec import curves
+from inkmotion.strokes import chains
 from inkmotion.codec.drawing import Drawing, Keyframe
 from inkmotion.errors import InvalidInput
 from inkmotion.pipelines.base import Progress, ProgressCallback, no_progress
@@ -310,7 +310,7 @@ def warp(ink: torch.Tensor, homography: torch.Tensor) -> torch.Tensor:
 class _Sketch:
     """The sketch as optimisation parameters, in render pixels."""
 
-    params: curves.StrokeParameters
+    params: chains.StrokeParameters
     control: torch.Tensor  # [S, P, 2] render pixels
     mask: torch.Tensor  # [S, P] bool: real (not padding) control points
     centre: torch.Tensor  # [2]
@@ -344,7 +344,7 @@ class LiveSketchPipeline:
         return models.encode_prompt(self.tokenizer, self.text_encoder, ["", prompt], self.device, self.dtype)
 
     def prepare_sketch(self, sketch: Drawing, config: LiveSketchConfig) -> _Sketch:
-        params = curves.to_parameters(sketch)
+        params = chains.to_parameters(sketch)
         scale = config.size / max(sketch.width, sketch.height)
         control = torch.as_tensor(params.control_points, dtype=torch.float32, device=self.device) * scale
         mask = torch.as_tensor(params.control_mask, device=self.device)
@@ -370,7 +370,7 @@ class LiveSketchPipeline:
 
     def render(self, control: torch.Tensor, sketch: _Sketch, config: LiveSketchConfig) -> torch.Tensor:
         """Ink coverage [F, H, W] of every frame."""
-        polylines = curves.points_on_chain(control, sketch.sample_params)  # [F, S, M, 2]
+        polylines = chains.points_on_chain(control, sketch.sample_params)  # [F, S, M, 2]
         return self.rasterize(polylines, sketch.half_widths.expand(control.shape[0], -1, -1), (config.size, config.size))
 
     def encode_frames(self, ink: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -492,7 +492,7 @@ class LiveSketchPipeline:
                    for stroke in sketch.strokes]
         out = []
         for f in range(config.frames) if frames is None else frames:
-            shift = curves.point_offsets(state.params, padded[f] / state.scale)
+            shift = chains.point_offsets(state.params, padded[f] / state.scale)
             frame = []
             for stroke, points, delta in zip(sketch.strokes, centred, shift):
                 moved = (apply_affine(matrices[f : f + 1], points)[0] + state.centre) / state.scale

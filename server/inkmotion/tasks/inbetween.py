@@ -61,7 +61,7 @@ def _key_drawing(key: Keyframe, field_name: str, limits: Limits) -> Drawing:
     """A key as strokes: drawings as they are, rasters traced as line art."""
     if isinstance(key.content, Drawing):
         return key.content
-    from inkmotion.codec.lineart import trace_lineart
+    from inkmotion.strokes.lineart import trace_lineart
 
     drawing = trace_lineart(key.content)
     if not drawing.strokes:
@@ -123,7 +123,7 @@ def run(inputs: InbetweenInputs, device: str, on_progress: ProgressCallback) -> 
     keys = [Keyframe(first + i, d) for i, d in enumerate(drawings)]
     form = RESULT_FORM[request.result_form] or ("raster" if isinstance(inputs.start_key.content, Raster) else "drawing")
     if form == "raster":
-        from inkmotion.codec.lineart import paint_lineart
+        from inkmotion.strokes.lineart import paint_lineart
 
         size = (start.width, start.height)
         for i, key in enumerate(keys):

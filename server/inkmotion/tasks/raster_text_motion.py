@@ -97,7 +97,7 @@ def runner(model: str) -> Runner:
         frames = pipeline(sketch, request.prompt, inputs.config, on_progress)
         form = RESULT_FORM[request.result_form] or ("drawing" if inputs.strokes_in else "raster")
         if form == "drawing":  # traced back into strokes, for Grease Pencil
-            from inkmotion.codec.lineart import trace_lineart
+            from inkmotion.strokes.lineart import trace_lineart
 
             frames = [trace_lineart(frame) for frame in frames]
         keys = [Keyframe(i + 1, raster) for i, raster in enumerate(frames)]

@@ -70,7 +70,7 @@ def _sketch(request: tasks_pb2.TextMotionRequest, limits: Limits, prefix: str) -
             where = field_name + exc.field[3:] if exc.field.startswith("svg.") else field_name
             raise InvalidInput(where, exc.problem) from None
     else:
-        from inkmotion.codec.lineart import trace_lineart
+        from inkmotion.strokes.lineart import trace_lineart
         from inkmotion.codec.proto import raster_from_proto
 
         check_raster(field_name, request.sketch_raster, limits)
@@ -108,7 +108,7 @@ def runner(model: str) -> Runner:
         pipeline = LiveSketchPipeline.from_model(t2v)
         frames = pipeline(sketch, request.prompt, inputs.config, on_progress)
         if inputs.raster_out:
-            from inkmotion.codec.lineart import paint_lineart
+            from inkmotion.strokes.lineart import paint_lineart
 
             frames = [paint_lineart(d) for d in frames]
         keys = [Keyframe(i + 1, d) for i, d in enumerate(frames)]

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from inkmotion.geometry import (
+from inkmotion.strokes.geometry import (
     Polylines,
     Similarity,
     arc_length_parameter,

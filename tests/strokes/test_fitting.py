@@ -1,6 +1,6 @@
-"""Grease Pencil strokes <-> cubic chains: round trips on the test sketches (with and without their
-authored Bezier form), fixed segment counts, fit quality on known curves, degenerate strokes,
-gradients, affine covariance and speed."""
+"""Grease Pencil strokes <-> cubic chains (strokes.fitting, strokes.chains): round trips on the test
+sketches (with and without their authored Bezier form), fixed segment counts, fit quality on known
+curves, degenerate strokes, gradients, affine covariance and speed."""
 
 from __future__ import annotations
 
@@ -10,17 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from inkmotion.codec.curves import (
-    TOLERANCE,
-    StrokeParameters,
-    fit_cubics,
-    from_parameters,
-    point_offsets,
-    points_on_chain,
-    to_parameters,
-)
 from inkmotion.codec.drawing import Drawing, Stroke
 from inkmotion.codec.svg import read_svg
+from inkmotion.strokes.chains import StrokeParameters, from_parameters, point_offsets, points_on_chain, to_parameters
+from inkmotion.strokes.fitting import TOLERANCE, fit_cubics
 
 ROUND_TRIP = 0.5  # px: the promise to the hosts; the fit itself aims at TOLERANCE
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from inkmotion.codec.drawing import Drawing, Raster, Stroke
-from inkmotion.codec.lineart import (
+from inkmotion.strokes.lineart import (
     MAX_SIDE,
     binarize,
     coverage_iou,
