@@ -6,7 +6,7 @@
   opacity. pydiffvg renders instead when asked for (`backend="pydiffvg"`, or the environment
   variable `INKMOTION_RENDER_BACKEND=pydiffvg`) and installed; it is never required.
 - `sample_cubic(ctrl, n)`, `sample_bezier_path(ctrl, n_per_segment)`: cubic Bezier control points
-  -> polyline points, differentiably (Bernstein form).
+  -> polyline points, differentiably (Bernstein form: `strokes.bezier.bernstein`).
 
 How a stroke is drawn. Each segment of a polyline is a round-capped capsule whose half width `r(t)`
 (and, with per-point opacity, whose opacity) interpolates linearly between its two points at the
@@ -69,6 +69,8 @@ from typing import NamedTuple, Sequence
 
 import torch
 
+from inkmotion.strokes.bezier import bernstein
+
 __all__ = ["rasterize", "sample_cubic", "sample_bezier_path", "BACKENDS", "DEFAULT_TILE_SIZE"]
 
 BACKENDS = ("torch", "pydiffvg")
@@ -123,7 +125,7 @@ def sample_cubic(ctrl: torch.Tensor, n: int) -> torch.Tensor:
         raise ValueError(f"n: {n} is under the minimum of 2")
     ctrl = ctrl if ctrl.is_floating_point() else ctrl.to(torch.get_default_dtype())
     t = torch.linspace(0, 1, n, device=ctrl.device, dtype=ctrl.dtype)
-    return _bernstein(t) @ ctrl  # [n, 4] @ [..., 4, 2]
+    return bernstein(t) @ ctrl  # [n, 4] @ [..., 4, 2]
 
 
 def sample_bezier_path(ctrl: torch.Tensor, n_per_segment: int, include_end: bool = True) -> torch.Tensor:
@@ -137,18 +139,13 @@ def sample_bezier_path(ctrl: torch.Tensor, n_per_segment: int, include_end: bool
     ctrl = ctrl if ctrl.is_floating_point() else ctrl.to(torch.get_default_dtype())
     t = torch.arange(n_per_segment, device=ctrl.device, dtype=ctrl.dtype) / n_per_segment
     segments = ctrl.unfold(-2, 4, 3).transpose(-1, -2)  # [..., K, 4, 2]
-    points = (_bernstein(t) @ segments).flatten(-3, -2)  # [..., K * n, 2]
+    points = (bernstein(t) @ segments).flatten(-3, -2)  # [..., K * n, 2]
     if include_end:
         points = torch.cat([points, ctrl[..., -1:, :]], dim=-2)
     return points
 
 
 # --- inputs ----------------------------------------------------------------------------------
-
-
-def _bernstein(t: torch.Tensor) -> torch.Tensor:
-    s = 1 - t
-    return torch.stack([s * s * s, 3 * s * s * t, 3 * s * t * t, t * t * t], dim=-1)
 
 
 def _choose_backend(backend: str | None) -> str:

@@ -47,7 +47,7 @@ from inkmotion.codec.drawing import Drawing, Stroke
 from inkmotion.codec.pathdata import CLOSE_SNAP, parse_path_data
 from inkmotion.errors import InvalidInput
 from inkmotion.limits import MAX_COORDINATE
-from inkmotion.strokes.bezier import cubic_segments, eval_cubic, point_segment_distance
+from inkmotion.strokes.bezier import cubic_segments, eval_cubic, point_segment_distance, points_on_segments
 
 SPACING = 2.0  # pixels of arc length between samples
 CHORD_TOLERANCE = 0.25  # pixels a sampled chord may stray from the curve
@@ -285,7 +285,7 @@ def sample_bezier(
     t[first + pieces] = 1.0
     seg, t = _refine(segments, table, seg, t, cap)
 
-    points = eval_cubic(segments[seg], t[:, None])[:, 0]
+    points = points_on_segments(segments[seg], t)
     ends = t == 1.0
     points[t == 0.0] = segments[seg[t == 0.0], 0]  # endpoints exactly
     points[ends] = segments[seg[ends], 3]
@@ -376,7 +376,7 @@ def _refine(segments: np.ndarray, table: _ArcTable, seg: np.ndarray, t: np.ndarr
 
     `seg`, `t`: the samples, sorted by segment then parameter. A segment gets at most `cap` chords."""
     for _ in range(16):
-        pts = eval_cubic(segments[seg], t[:, None])[:, 0]
+        pts = points_on_segments(segments[seg], t)
         key = seg + t * 0.5  # sorts by segment, then t; each segment within [s, s + 0.5]
         error = np.zeros(len(t))  # per chord, indexed by its first sample
         for chunk, t_dense, curve, _arc in table.groups:

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 from inkmotion.codec.drawing import Drawing
-from inkmotion.strokes.bezier import cubic_segments
-from inkmotion.strokes.fitting import TOLERANCE, _horner, _power_basis, fit_cubics, place_on_chain, with_segment_count
+from inkmotion.strokes.bezier import bernstein, cubic_segments, points_on_segments
+from inkmotion.strokes.fitting import TOLERANCE, fit_cubics, place_on_chain, with_segment_count
 
 
 @dataclass
@@ -142,9 +142,9 @@ def to_parameters(
 def _chain_error(points: np.ndarray, ctrl: np.ndarray, params: np.ndarray, cyclic: bool) -> float:
     if len(points) == 0:
         return 0.0
-    coef = _power_basis(cubic_segments(ctrl, cyclic))
-    seg = np.minimum(np.floor(params).astype(np.intp), len(coef) - 1)
-    return float(np.sqrt(((_horner(coef[seg], params - seg) - points) ** 2).sum(1)).max())
+    segs = cubic_segments(ctrl, cyclic)
+    seg = np.minimum(np.floor(params).astype(np.intp), len(segs) - 1)
+    return float(np.sqrt(((points_on_segments(segs[seg], params - seg) - points) ** 2).sum(1)).max())
 
 
 def _tensor(values) -> torch.Tensor:
@@ -190,8 +190,7 @@ def points_on_chain(
     m = where.shape[1]
     gathered = torch.gather(cp, -2, index.reshape(count, m * 4, 1).expand(*lead, count, m * 4, 2))
     gathered = gathered.reshape(*lead, count, m, 4, 2)
-    s = 1.0 - t
-    weights = torch.stack([s * s * s, 3.0 * s * s * t, 3.0 * s * t * t, t * t * t], dim=-1)  # [S, M, 4]
+    weights = bernstein(t)  # [S, M, 4]
     return (weights[..., None] * gathered).sum(-2)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import numpy as np
 
-from inkmotion.strokes.bezier import cubic_segments, eval_cubic, point_segment_distance
+from inkmotion.strokes.bezier import bernstein, cubic_segments, eval_cubic, point_segment_distance, points_on_segments
 from inkmotion.strokes.geometry import cumulative_length
 
 TOLERANCE = 0.25  # pixels an input point may lie from the fitted curve at its own parameter
@@ -37,28 +37,7 @@ _REACH = 3.0  # a handle is at most this many times its segment's arc length
 # --- one cubic ------------------------------------------------------------------------------
 
 
-def _bernstein(u: np.ndarray) -> np.ndarray:
-    s = 1.0 - u
-    b = np.empty((len(u), 4))
-    b[:, 0] = s * s * s
-    b[:, 1] = 3.0 * s * s * u
-    b[:, 2] = 3.0 * s * u * u
-    b[:, 3] = u * u * u
-    return b
-
-
-def _power_basis(segs: np.ndarray) -> np.ndarray:
-    """Cubics [K, 4, 2] as coefficients of t^3, t^2, t, 1 [K, 4, 2] (cheaper to evaluate)."""
-    p0, p1, p2, p3 = segs[:, 0], segs[:, 1], segs[:, 2], segs[:, 3]
-    return np.stack([p3 - p0 + 3.0 * (p1 - p2), 3.0 * (p0 - 2.0 * p1 + p2), 3.0 * (p1 - p0), p0], axis=1)
-
-
-def _horner(coef: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Points of cubics in power form [n, 4, 2] at their own t [n] -> [n, 2]."""
-    tt = t[:, None]
-    return ((coef[:, 0] * tt + coef[:, 1]) * tt + coef[:, 2]) * tt + coef[:, 3]
-
-
+# q'(u) = a u^2 + b u + c and q''(u) = 2 a u + b, with (c, b, a) = _DERIVATIVE @ control points.
 _DERIVATIVE = np.array([[-3.0, 3.0, 0.0, 0.0], [6.0, -12.0, 6.0, 0.0], [-3.0, 9.0, -9.0, 3.0]])
 
 
@@ -70,26 +49,24 @@ def _derivative(ctrl: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 def _cubic_at(ctrl: np.ndarray, u: np.ndarray) -> np.ndarray:
-    return _bernstein(u) @ ctrl
+    return bernstein(u) @ ctrl
 
 
 def _newton(ctrl: np.ndarray, data: np.ndarray, u: np.ndarray) -> np.ndarray:
     """One Newton-Raphson step of each point's parameter towards its closest point on the cubic
     (Schneider's reparameterisation), kept only where it brings the curve point closer. The ends
     stay at 0 and 1, and the parameters never decrease."""
-    coef = np.repeat(_power_basis(ctrl[None]), len(u), axis=0)
-    a, b = coef[:, 0], coef[:, 1]
-    t = u[:, None]
-    q = _horner(coef, u)
+    _, b, a = _DERIVATIVE @ ctrl
+    q = _cubic_at(ctrl, u)
     q1 = _derivative(ctrl, u)
-    q2 = 6.0 * a * t + 2.0 * b
+    q2 = 2.0 * a * u[:, None] + b
     diff = q - data
     num = (diff * q1).sum(1)
     den = (q1 * q1).sum(1) + (diff * q2).sum(1)
     step = np.divide(num, den, out=np.zeros_like(num), where=np.abs(den) > 1e-12)
     v = np.clip(u - step, 0.0, 1.0)
     v[0], v[-1] = u[0], u[-1]
-    better = ((_horner(coef, v) - data) ** 2).sum(1) < (diff * diff).sum(1)
+    better = ((_cubic_at(ctrl, v) - data) ** 2).sum(1) < (diff * diff).sum(1)
     return np.maximum.accumulate(np.where(better, v, u))  # points stay in order along the curve
 
 
@@ -163,7 +140,7 @@ def _least_squares(
     third = max(chord, 1e-9) / 3.0
     direction = (p3 - p0) / chord if chord > 1e-12 else np.array([1.0, 0.0])
     dirs, which = _handle_basis(start, end)
-    b = _bernstein(u)
+    b = bernstein(u)
     rhs = data - b @ _fixed_part(p0, p3, start, end)
     w = b[:, which]
     ata = (w.T @ w) * (dirs @ dirs.T)
@@ -258,7 +235,7 @@ def _refine(
 
     def state(x, v):
         c = _handle_ctrl(x, p0, p3, start, end)
-        b = _bernstein(v)
+        b = bernstein(v)
         return c, b, b @ c - d
 
     c, b, r = state(x, v)
@@ -482,21 +459,22 @@ def _corners(q: np.ndarray, cyclic: bool) -> dict[int, float]:
 # --- an authored chain ----------------------------------------------------------------------
 
 
-def _closest(points: np.ndarray, coef: np.ndarray, t: np.ndarray, rounds: int = 10) -> np.ndarray:
-    """Newton-Raphson from t towards each point's nearest point on its own cubic (power form
+def _closest(points: np.ndarray, segs: np.ndarray, t: np.ndarray, rounds: int = 10) -> np.ndarray:
+    """Newton-Raphson from t towards each point's nearest point on its own cubic (control points
     [n, 4, 2]), each step kept only where it brings the curve closer; t stays in [0, 1]."""
-    a, b, c = coef[:, 0], coef[:, 1], coef[:, 2]
-    pos = _horner(coef, t)
+    derivative = _DERIVATIVE @ segs  # [n, 3, 2]: (c, b, a) per cubic
+    c, b, a = derivative[:, 0], derivative[:, 1], derivative[:, 2]
+    pos = points_on_segments(segs, t)
     for _ in range(rounds):
         tt = t[:, None]
-        d1 = (3.0 * a * tt + 2.0 * b) * tt + c
-        d2 = 6.0 * a * tt + 2.0 * b
+        d1 = (a * tt + b) * tt + c
+        d2 = 2.0 * a * tt + b
         diff = pos - points
         num = (diff * d1).sum(1)
         den = (d1 * d1).sum(1) + (diff * d2).sum(1)
         step = np.divide(num, den, out=np.zeros_like(num), where=np.abs(den) > 1e-12)
         t_new = np.clip(t - step, 0.0, 1.0)
-        pos_new = _horner(coef, t_new)
+        pos_new = points_on_segments(segs, t_new)
         better = ((pos_new - points) ** 2).sum(1) < (diff * diff).sum(1)
         if not better.any():
             break
@@ -518,7 +496,6 @@ def place_on_chain(points: np.ndarray, bezier: np.ndarray, cyclic: bool) -> tupl
     if not np.isfinite(segs).all():
         return None
     k, n = len(segs), len(points)
-    coef = _power_basis(segs)
     # 1. The nearest of dense samples along the chain (a few per pixel)...
     hull = np.sqrt((np.diff(segs, axis=1) ** 2).sum(-1)).sum(1)
     per = np.clip(np.ceil(hull), 4, 128).astype(np.intp)
@@ -529,15 +506,15 @@ def place_on_chain(points: np.ndarray, bezier: np.ndarray, cyclic: bool) -> tupl
     dense_t = (np.arange(len(owner)) - first) / np.repeat(per, per + 1)
     if n * len(owner) > 16_000_000:
         return None
-    d2 = ((points[:, None, :] - _horner(coef[owner], dense_t)[None, :, :]) ** 2).sum(-1)
+    d2 = ((points[:, None, :] - points_on_segments(segs[owner], dense_t)[None, :, :]) ** 2).sum(-1)
     nearest = np.argmin(d2, axis=1)
     if (np.diff(nearest) < 0).any():  # ...in order along the chain, where the nearest are not
         nearest = _ordered_nearest(d2)
     # 2. Newton-Raphson on each point's own segment, then in order again.
     seg = owner[nearest]
-    params = np.maximum.accumulate(seg + _closest(points, coef[seg], dense_t[nearest]))
+    params = np.maximum.accumulate(seg + _closest(points, segs[seg], dense_t[nearest]))
     seg = np.minimum(np.floor(params).astype(np.intp), k - 1)
-    error = np.sqrt(((_horner(coef[seg], params - seg) - points) ** 2).sum(1))
+    error = np.sqrt(((points_on_segments(segs[seg], params - seg) - points) ** 2).sum(1))
     # 3. A few points left off the curve (Newton stalls at cusps) are looked for again, finely,
     #    between their neighbours' places; many such points mean the chain is not this stroke's.
     off = np.flatnonzero(error > 1e-4)
@@ -545,11 +522,11 @@ def place_on_chain(points: np.ndarray, bezier: np.ndarray, cyclic: bool) -> tupl
         lo, hi = params[max(i - 1, 0)], params[min(i + 1, n - 1)]
         where = np.linspace(lo, hi, 65)
         g = np.minimum(np.floor(where).astype(np.intp), k - 1)
-        best = int(np.argmin(((_horner(coef[g], where - g) - points[i]) ** 2).sum(1)))
-        t = _closest(points[i : i + 1], coef[g[best] : g[best] + 1], where[best : best + 1] - g[best])
+        best = int(np.argmin(((points_on_segments(segs[g], where - g) - points[i]) ** 2).sum(1)))
+        t = _closest(points[i : i + 1], segs[g[best] : g[best] + 1], where[best : best + 1] - g[best])
         candidate = min(max(g[best] + float(t[0]), lo), hi)
         c = min(int(candidate), k - 1)
-        dist = float(np.hypot(*(_horner(coef[c : c + 1], np.array([candidate - c]))[0] - points[i])))
+        dist = float(np.hypot(*(points_on_segments(segs[c : c + 1], np.array([candidate - c]))[0] - points[i])))
         if dist < error[i]:
             params[i], error[i] = candidate, dist
     return params, float(error.max())
@@ -562,8 +539,7 @@ def _reproject(ctrl: np.ndarray, data: np.ndarray) -> np.ndarray:
     dense_t = np.linspace(0.0, 1.0, 257)
     dense = eval_cubic(ctrl[None], dense_t)[0]
     nearest = _ordered_nearest(((data[:, None, :] - dense[None, :, :]) ** 2).sum(-1))
-    coef = np.repeat(_power_basis(ctrl[None]), len(data), axis=0)
-    u = np.maximum.accumulate(_closest(data, coef, dense_t[nearest]))
+    u = np.maximum.accumulate(_closest(data, np.repeat(ctrl[None], len(data), axis=0), dense_t[nearest]))
     u[0], u[-1] = 0.0, 1.0
     return np.maximum.accumulate(u)
 
