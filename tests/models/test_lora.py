@@ -17,8 +17,9 @@ from inkmotion.codec.drawing import Animation, Keyframe
 from inkmotion.codec.preview import read_raster, write_animation
 from inkmotion.codec.svg import read_svg
 from inkmotion.errors import ModelUnavailable
-from inkmotion.pipelines.flipsketch import FlipSketchConfig, FlipSketchPipeline, ink_of
+from inkmotion.pipelines.flipsketch import FlipSketchConfig, FlipSketchPipeline
 from inkmotion.pipelines.inbetween import inbetween
+from inkmotion.strokes.lineart import ink_darkness
 
 from conftest import REPO
 
@@ -99,7 +100,7 @@ def test_the_lora_changes_flipsketch_frames(trained, tiny_dir, tmp_path, raster_
     frames = {}
     for name, spec in (("base", models.resolve(str(tiny_dir))), ("lora", _registry(tmp_path, tiny_dir, trained["out"]))):
         pipe = FlipSketchPipeline.from_model(models.load_text_to_video(spec, "cpu"))
-        frames[name] = np.stack([ink_of(r) for r in pipe(sketch, "a cat walks", config)])
+        frames[name] = np.stack([ink_darkness(r) for r in pipe(sketch, "a cat walks", config)])
     assert np.abs(frames["base"] - frames["lora"]).max() > 1e-3
 
 

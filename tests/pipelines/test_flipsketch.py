@@ -23,12 +23,11 @@ from inkmotion.pipelines.flipsketch import (
     back_to_canvas,
     ddim_move,
     gray_to_raster,
-    ink_of,
     noise_levels,
-    otsu_threshold,
     pad_to_square,
     self_attention_layers,
 )
+from inkmotion.strokes.lineart import ink_darkness, otsu_threshold
 
 FAST = dict(frames=4, steps=4, inversion_steps=4, tau1=1, tau2=2, align_iterations=2, size=64, seed=3)
 
@@ -105,7 +104,7 @@ def test_lambda_trades_motion_for_fidelity(pipeline, sketch):
     runs = {}
     for lam in (0.0, 1.0):
         config = FlipSketchConfig(**{**FAST, "lambda_fidelity": lam, "binarize": False})
-        runs[lam] = np.stack([ink_of(r) for r in pipeline(sketch, "a cat jumps", config)])
+        runs[lam] = np.stack([ink_darkness(r) for r in pipeline(sketch, "a cat jumps", config)])
     assert np.abs(runs[0.0] - runs[1.0]).max() > 1e-4, "lambda changed nothing"
 
 

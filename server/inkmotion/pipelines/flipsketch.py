@@ -41,6 +41,7 @@ from inkmotion import models
 from inkmotion.codec.drawing import Keyframe, Raster
 from inkmotion.errors import InvalidInput
 from inkmotion.pipelines.base import Progress, ProgressCallback, no_progress
+from inkmotion.strokes.lineart import ink_darkness, otsu_threshold
 
 
 SKETCH_ENCODINGS = ("ours", "public")
@@ -71,27 +72,6 @@ class FlipSketchConfig:
     seed: int = 0
     binarize: bool = True
     preview_every: int = 0
-
-
-def otsu_threshold(gray: np.ndarray) -> float:
-    """The threshold in [0, 1] that maximises the between-class variance of `gray` (values in [0, 1])."""
-    hist, edges = np.histogram(gray, bins=256, range=(0.0, 1.0))
-    p = hist.astype(np.float64) / max(hist.sum(), 1)
-    centres = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(p)
-    mu = np.cumsum(p * centres)
-    w1 = 1 - w0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = (mu[-1] * w0 - mu) ** 2 / (w0 * w1)
-    between[~np.isfinite(between)] = -1
-    return float(edges[int(np.argmax(between)) + 1])
-
-
-def ink_of(raster: Raster) -> np.ndarray:
-    """Ink amount [H, W] in [0, 1] of a sketch: dark strokes on light paper or on transparency."""
-    rgba = raster.rgba.astype(np.float32) / 255
-    luminance = rgba[..., :3] @ np.float32([0.299, 0.587, 0.114])
-    return np.clip((1 - luminance) * rgba[..., 3], 0, 1)
 
 
 # -----------------------------------------------------------------------------------------------
@@ -265,7 +245,7 @@ class FlipSketchPipeline:
         """Black ink on white paper, padded to a square and resized to `size`: [H, W] in [0, 1]."""
         from PIL import Image
 
-        paper = 1 - pad_to_square(ink_of(sketch))
+        paper = 1 - pad_to_square(ink_darkness(sketch))
         image = Image.fromarray(np.uint8(np.round(paper * 255))).resize((size, size), Image.Resampling.LANCZOS)
         return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).to(self.device)
 
@@ -426,7 +406,7 @@ class FlipSketchPipeline:
                 on_progress(Progress(k * config.steps + step, total, f"clip {k + 1} of {clips}: denoising", preview))
 
             gray = self.clip(current, prompt_embeddings, null, config, generator, report)
-            best = gray[self.choose(gray, 1 - ink_of(current))].cpu().numpy()
+            best = gray[self.choose(gray, 1 - ink_darkness(current))].cpu().numpy()
             frames = list(best) if k == 0 else list(best[1:])  # a chained clip's first frame repeats the joint
             out.extend(frames)
             current = gray_to_raster(back_to_canvas(frames[-1], sketch.width, sketch.height), config.binarize)

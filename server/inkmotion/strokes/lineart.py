@@ -3,6 +3,8 @@
 This is how raster layers (Krita's paint layers, FlipSketch's frames) use the vector tasks:
 `trace_lineart` turns ink on paper into polylines with a radius per point, `paint_lineart` turns a
 drawing back into an RGBA frame with a transparent background, ready for a paint layer.
+`ink_darkness` and `otsu_threshold` are the one measure of ink and the one binarisation
+(FlipSketch binarises its frames with them too).
 
 Tracing, in numbered steps (all numpy, no per-pixel Python except the walk along the skeleton):
   1. ink: darkness times alpha, over white, so black-on-transparent layers and scans both work;
@@ -42,24 +44,26 @@ _RING = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))
 
 
 def ink_darkness(raster: Raster) -> np.ndarray:
-    """float32 [H, W] in [0, 1]: how much ink each pixel holds (dark and opaque is 1)."""
+    """float32 [H, W] in [0, 1]: how much ink each pixel holds (dark and opaque is 1), for dark
+    strokes on light paper or on transparency."""
     rgba = np.asarray(raster.rgba, np.float32) / 255.0
     luminance = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
-    return (1.0 - luminance) * rgba[..., 3]  # over white: transparent is paper
+    return np.clip((1.0 - luminance) * rgba[..., 3], 0.0, 1.0)  # over white: transparent is paper
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
-    """Otsu's threshold of values in [0, 1]: the cut that maximises the between-class variance."""
-    hist = np.bincount(np.clip((values.ravel() * (bins - 1) + 0.5).astype(np.int64), 0, bins - 1), minlength=bins)
-    hist = hist.astype(np.float64)
-    levels = np.arange(bins, dtype=np.float64)
-    weight0 = np.cumsum(hist)
-    weight1 = weight0[-1] - weight0
-    sum0 = np.cumsum(hist * levels)
-    mean0 = sum0 / np.maximum(weight0, 1)
-    mean1 = (sum0[-1] - sum0) / np.maximum(weight1, 1)
-    between = weight0 * weight1 * (mean0 - mean1) ** 2
-    return (int(np.argmax(between)) + 0.5) / (bins - 1)
+    """Otsu's threshold of values in [0, 1]: the cut that maximises the between-class variance,
+    over `bins` equal bins of [0, 1]; the ink is what lies above it."""
+    hist, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    p = hist.astype(np.float64) / max(hist.sum(), 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(p)
+    mu = np.cumsum(p * centres)
+    w1 = 1 - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mu[-1] * w0 - mu) ** 2 / (w0 * w1)
+    between[~np.isfinite(between)] = -1
+    return float(edges[int(np.argmax(between)) + 1])
 
 
 def binarize(raster: Raster, threshold: float | None = None) -> np.ndarray:
