@@ -1,4 +1,5 @@
-"""`inkmotion serve`: the gRPC server on embedded defaults (in-process worker, SQLite job store)."""
+"""`inkmotion serve`: the gRPC server on embedded defaults (in-process worker, SQLite job store).
+The backend that runs jobs is picked by name (`ServerConfig.backend`, inkmotion.backends)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from inkmotion import __version__, tasks
 from inkmotion.auth import AuthInterceptor, Authenticator, load_tokens
-from inkmotion.backends.local import LocalBackend
+from inkmotion.backends import backend_class
 from inkmotion.checking import CheckPool
 from inkmotion.devices import resolve_devices
 from inkmotion.errors import InvalidInput
@@ -47,6 +48,7 @@ class ServerConfig:
     port: int = 50051
     data_dir: Path = field(default_factory=default_data_dir)
     device: str = "auto"
+    backend: str = "local"
     token_file: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -105,6 +107,7 @@ class Server:
         tasks.load_plugins(config.plugins)
         self.auth = Authenticator(tokens)
         self.devices = resolve_devices(config.device)
+        self.backend_class = backend_class(config.backend)
         self.limits = Limits(max_message_bytes=config.max_message_mb * MiB)
         self.port: int | None = None
 
@@ -116,7 +119,7 @@ class Server:
         self.store = await asyncio.to_thread(
             open_data_dir, data_dir, lambda message: loop.call_soon_threadsafe(self._store_failed, message))
         self.hub = EventHub(loop)
-        self.backend = LocalBackend(self.store, self.hub, self.devices, self.limits, max_attempts=config.max_attempts)
+        self.backend = self.backend_class(self.store, self.hub, self.devices, self.limits, max_attempts=config.max_attempts)
         policy = QueuePolicy(max_priority=0 if self.auth.required else 10, max_queued=config.max_queued_per_user)
         # Checks run in processes of their own (started with the plugins, in the background).
         self.checks = CheckPool(CHECK_PROCESSES, self.limits, config.plugins, config.check_timeout)
@@ -146,8 +149,8 @@ class Server:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._watchdog = asyncio.create_task(self._watch_store(), name="store-watchdog")
         log.info(
-            "InkMotion %s serving on %s:%d (%s, devices %s, data %s, auth %s)",
-            __version__, config.host, self.port, "TLS" if self.credentials else "plaintext",
+            "InkMotion %s serving on %s:%d (%s, %s backend, devices %s, data %s, auth %s)",
+            __version__, config.host, self.port, "TLS" if self.credentials else "plaintext", config.backend,
             ", ".join(self.devices), data_dir, f"{len(self.auth.tokens)} users" if self.auth.required else "off",
         )
         return self.port

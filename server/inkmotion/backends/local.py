@@ -1,9 +1,10 @@
 """The embedded backend: one worker per device in this process, each running one job at a time.
 
 The job store holds what is queued (it survives a restart); the fair queue (`inkmotion.scheduling`)
-holds the order. Pipelines run on a daemon thread per device; their progress callback is where
-cancellation takes effect, so a job stops within one step. A step that never ends does not hold
-up a shutdown: the job goes back in the queue and the process leaves the thread behind.
+holds the order. Each job runs through the `Executor` (inkmotion.executor) on a daemon thread per
+device; its progress callback is where cancellation takes effect, so a job stops within one step.
+A step that never ends does not hold up a shutdown: the job goes back in the queue and the process
+leaves the thread behind.
 
 A job checked at submission is handed to its worker decoded (`tasks.Checked`); only jobs from
 before a restart are decoded again.
@@ -19,32 +20,18 @@ import time
 from collections import OrderedDict
 
 from inkmotion import tasks
-from inkmotion.codec.proto import animation_info, keyframe_to_proto
-from inkmotion.errors import Cancelled, InvalidInput, ModelUnavailable
-from inkmotion.events import EventHub, make_event, snapshot_event
-from inkmotion.jobs import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, JobStore, StoreFailure
-from inkmotion.limits import Limits
-from inkmotion.pipelines.base import Progress
 from inkmotion.backends.base import Backend
+from inkmotion.events import EventHub, snapshot_event
+from inkmotion.executor import Attempt, Executor
+from inkmotion.jobs import FAILED, QUEUED, RUNNING, JobStore, StoreFailure
+from inkmotion.limits import Limits
 from inkmotion.scheduling import FairQueue
 from inkmotion.v1 import animation_service_pb2 as service_pb2
-from inkmotion.v1 import jobs_pb2
 
 log = logging.getLogger("inkmotion.worker")
 
 HANDOFF_SIZE = 32  # decoded submissions kept for their workers; older ones are decoded again
 STOP_GRACE = 3.0  # seconds a cancelled step gets to end at shutdown before it is left behind
-
-
-class _Running:
-    def __init__(self, job_id: str, device: str):
-        self.job_id = job_id
-        self.device = device
-        self.cancel = threading.Event()
-        self.shutdown = False  # cancelled by a drain, not by a user: the job goes back in the queue
-        self.last_saved = 0.0
-        self.last_event = 0.0
-        self.job: jobs_pb2.Job | None = None  # as it was when it started; progress events update a copy
 
 
 class DeviceThread:
@@ -101,17 +88,17 @@ class LocalBackend(Backend):
         self.store = store
         self.hub = hub
         self.device_names = devices
-        self.limits = limits
         self.max_attempts = max_attempts
-        self.progress_save_interval = progress_save_interval
-        self.progress_event_interval = progress_event_interval
         self.position_interval = position_interval
+        self.executor = Executor(store, hub, limits, self.queue_position, max_attempts=max_attempts,
+                                 progress_save_interval=progress_save_interval,
+                                 progress_event_interval=progress_event_interval)
         self.queue = FairQueue()
         self._wake = asyncio.Event()
         self._positions_moved = asyncio.Event()
         self._sent_positions: dict[str, int] = {}
         self._draining = False
-        self._running: dict[str, _Running] = {}
+        self._running: dict[str, Attempt] = {}
         self._handoff: OrderedDict[str, tasks.Checked] = OrderedDict()
         self._workers: list[asyncio.Task] = []
         self._threads = {d: DeviceThread(f"inkmotion-{d}") for d in devices}
@@ -153,11 +140,9 @@ class LocalBackend(Backend):
             running.cancel.set()
             log.info("job %s: cancel requested, stops after the current step", job_id)
             return
-        if self.store.finish(job_id, CANCELLED, from_states=(QUEUED,)):
-            log.info("job %s: cancelled while queued", job_id)
+        if self.executor.cancel_queued(job_id):
             self.queue.remove(job_id)
             self._handoff.pop(job_id, None)
-            self._publish_state(job_id)
             self._positions_moved.set()
 
     async def drain(self, timeout: float) -> None:
@@ -175,7 +160,7 @@ class LocalBackend(Backend):
         while self._running and time.monotonic() < grace:
             await asyncio.sleep(0.05)
         for job_id, running in list(self._running.items()):  # a step that will not end: leave it
-            self._stopped_by_shutdown(job_id)
+            self.executor.stopped_by_shutdown(job_id)
             log.warning("job %s: its step did not end within %.0f s of the shutdown; left behind", job_id, STOP_GRACE)
         for worker in self._workers:
             worker.cancel()
@@ -200,22 +185,25 @@ class LocalBackend(Backend):
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            running = _Running(job.id, device)
-            self._running[job.id] = running
-            log.info("job %s: started on %s (%s, attempt %d)", job.id, device, tasks.registry()[job.task].name, job.attempts)
-            self._publish_state(job.id)
+            attempt = Attempt(job.id, device)
+            self._running[job.id] = attempt
+            log.info("job %s: started on %s (%s, attempt %d)", job.id, device, job.name, job.attempts)
+            self.executor.publish_state(job.id)
             self._positions_moved.set()
             checked = self._handoff.pop(job.id, None)
             try:
-                await self._threads[device].run(self._run, running, checked)
+                await self._threads[device].run(self.executor.run, attempt, checked)
             except asyncio.CancelledError:  # the drain gave up on this job's step
                 raise
-            except Exception:  # _run records its own failures; this is a bug in the worker itself
+            except Exception:  # the executor records every failure of a job; this is a bug in it
                 log.exception("job %s: worker error", job.id)
-                self._finish(job.id, FAILED, error="internal error in the worker")
+                try:
+                    self.store.finish(job.id, FAILED, error="internal error in the worker", from_states=(RUNNING,))
+                except StoreFailure:
+                    pass
             finally:
                 self._running.pop(job.id, None)
-            self._publish_state(job.id)
+            self.executor.publish_state(job.id)
 
     def _claim(self, device: str):
         for job_id in list(self.queue.order()):
@@ -226,102 +214,7 @@ class LocalBackend(Backend):
             self._handoff.pop(job_id, None)
         return None
 
-    def _finish(self, job_id: str, state: int, error: str = "") -> None:
-        try:
-            self.store.finish(job_id, state, error=error, from_states=(RUNNING,))
-        except StoreFailure:
-            pass  # already reported: health says NOT_SERVING
-
-    def _stopped_by_shutdown(self, job_id: str) -> None:
-        """A running job the shutdown stopped: back in the queue while it has attempts left."""
-        job = self.store.get(job_id)
-        if job is None or job.state != RUNNING:
-            return
-        if job.attempts < self.max_attempts:
-            self.store.requeue(job_id, f"re-queued: the server shut down during attempt {job.attempts}")
-            log.warning("job %s: interrupted by the shutdown; re-queued for the next start", job_id)
-        else:
-            self.store.finish(job_id, INTERRUPTED, from_states=(RUNNING,),
-                              error=f"the server shut down while the job ran ({job.attempts} attempts)")
-            log.warning("job %s: interrupted by the shutdown (its last allowed attempt)", job_id)
-        self._publish_state(job_id)
-
-    def _run(self, running: _Running, checked: tasks.Checked | None) -> None:
-        """On the device's thread: decode (if not handed over), run, store. Every outcome lands
-        in the store."""
-        job_id = running.job_id
-        started = time.perf_counter()
-        try:
-            if checked is None:  # queued before a restart: decode it again
-                request = service_pb2.SubmitJobRequest.FromString(self.store.request(job_id))
-                checked = tasks.check_submission(request, self.limits)
-            elif checked.request is None:  # decoded in a check process; its request was left there
-                request = service_pb2.SubmitJobRequest.FromString(self.store.request(job_id))
-                checked = checked.with_request(getattr(request, checked.spec.name))
-            running.job = self.store.get(job_id).to_proto()
-            piped = time.perf_counter()
-            animation = tasks.run_submission(checked, running.device, lambda p: self._on_progress(running, p))
-            piped = time.perf_counter() - piped
-            if running.cancel.is_set():
-                raise Cancelled()
-            info = animation_info(animation)
-            keyframes = [keyframe_to_proto(k).SerializeToString() for k in animation.keyframes]
-            if self.store.save_result(job_id, info, keyframes):
-                log.info("job %s: finished, %d keyframes in %.3f s (pipeline %.3f s)",
-                         job_id, len(keyframes), time.perf_counter() - started, piped)
-        except Cancelled:
-            if running.shutdown:
-                self._stopped_by_shutdown(job_id)
-            else:
-                self._finish(job_id, CANCELLED)
-                log.info("job %s: cancelled", job_id)
-        except StoreFailure as exc:
-            log.error("job %s: the job store failed: %s", job_id, exc)
-        except (InvalidInput, ModelUnavailable) as exc:
-            self._finish(job_id, FAILED, error=str(exc))
-            log.warning("job %s: failed: %s", job_id, exc)
-        except Exception as exc:
-            self._finish(job_id, FAILED, error=f"{type(exc).__name__}: {exc}")
-            log.exception("job %s: failed", job_id)
-
-    def _on_progress(self, running: _Running, progress: Progress) -> None:
-        if running.cancel.is_set():
-            raise Cancelled()
-        fraction = progress.step / progress.total if progress.total else 0.0
-        now = time.monotonic()
-        phase = progress.total == 0  # "loading model...": always said
-        last = progress.step == progress.total
-        if phase or last or now - running.last_saved >= self.progress_save_interval:
-            self.store.set_progress(running.job_id, fraction, progress.step, progress.total, progress.message)
-            running.last_saved = now
-        # Watchers hear at most ~20 progress events a second (and always phases, the last step
-        # and any preview): a fast job would otherwise spend its time telling people about itself.
-        if self.hub.watcher_count(running.job_id) == 0 or (
-            now - running.last_event < self.progress_event_interval and not (last or phase) and progress.preview is None
-        ):
-            return
-        running.last_event = now
-        job = jobs_pb2.Job()
-        job.CopyFrom(running.job)
-        job.progress, job.step, job.total_steps, job.message = fraction, progress.step, progress.total, progress.message
-        event = jobs_pb2.JobProgress(fraction=fraction, step=progress.step, total_steps=progress.total, message=progress.message)
-        if progress.preview is not None:
-            event.preview.CopyFrom(keyframe_to_proto(progress.preview))
-        self.hub.publish_threadsafe(running.job_id, make_event(job, progress=event))
-
-    # -- events -------------------------------------------------------------------------------
-
-    def _publish_state(self, job_id: str) -> None:
-        if not self.hub.watcher_count(job_id):
-            return
-        try:
-            record = self.store.get(job_id)
-        except StoreFailure:
-            return
-        if record is None:
-            return
-        # From the loop or a device thread alike: published (and the queue position read) on the loop.
-        self.hub.call_soon(lambda: self.hub.publish(job_id, snapshot_event(record, self.queue_position(job_id))))
+    # -- queue positions ----------------------------------------------------------------------
 
     async def _position_publisher(self) -> None:
         """Queue positions, coalesced: however many jobs start, arrive or leave in a moment, each
