@@ -15,7 +15,10 @@ import pytest
 from harness import ServerProcess, inbetween_request
 from inkmotion import cli, tasks
 from inkmotion.client import Client
-from inkmotion.v1 import jobs_pb2, tasks_pb2
+from inkmotion.limits import Limits
+from inkmotion.tasks import base as tbase
+from inkmotion.v1 import animation_service_pb2 as service_pb2
+from inkmotion.v1 import jobs_pb2
 
 DEAD = "127.0.0.1:1"  # nothing listens there
 
@@ -34,11 +37,38 @@ def lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-def test_the_task_words_are_the_servers():
-    """The CLI names tasks without importing inkmotion.tasks: the same words, every task of the contract."""
-    assert cli.TASK_NAMES == tuple(spec.name for spec in tasks.registry().values())
-    assert {spec.task for spec in tasks.registry().values()} == set(tasks_pb2.Task.values()) - {tasks_pb2.TASK_UNSPECIFIED}
-    assert cli.request_class("raster_text_motion") is tasks_pb2.RasterTextMotionRequest
+def test_animate_offers_every_task_under_its_one_name():
+    oneof = [f.name for f in service_pb2.SubmitJobRequest.DESCRIPTOR.oneofs_by_name["task"].fields]
+    assert list(tasks.registry()) == [name for name in oneof if name != tasks.PLUGIN]
+    run = inkmotion("animate", "--help")
+    for spec in tasks.registry().values():
+        assert spec.name in run.stdout.split() and spec.label in run.stdout
+
+
+@pytest.mark.parametrize("name", list(tasks.NAMES))
+def test_animate_task_help_lists_the_tasks_own_inputs_and_parameters(name, monkeypatch):
+    """Each task's help is built from its own descriptions (what capabilities carry): every input
+    with its help, every parameter with its default and its range under the limits."""
+    monkeypatch.setenv("COLUMNS", "400")  # no words broken across lines
+    spec = tasks.get(name)
+    run = inkmotion("animate", name, "--help")
+    assert run.returncode == 0, run.stderr
+    text = " ".join(run.stdout.split())  # argparse wraps lines
+    for item in spec.inputs:
+        assert " ".join(item.help.split()) in text, item.name
+    for param in spec.params:
+        assert "--" + param.name.replace("_", "-") in text
+        low, high = param.bounds(Limits())
+        if param.choices:
+            assert "{" + ",".join(param.choices) + "}" in text
+            assert f"(default {param.default})" in text
+        elif param.name == "frames" and any(i.kind == tbase.KEYFRAME for i in spec.inputs):
+            assert f"(default {cli.KEYED_FRAMES}; 2..{int(high)})" in text
+        elif high != float("inf"):
+            assert f"(default {param.text(param.default)}; {cli._number(low)}..{cli._number(high)})" in text, param.name
+    others = {p.name for s in tasks.registry().values() for p in s.params} - {p.name for p in spec.params}
+    for other in others:  # no generic options: a task offers only what it has
+        assert "--" + other.replace("_", "-") + " " not in text
 
 
 # -- bad numbers: the server's words, one line, exit 2 ------------------------------------------
@@ -59,12 +89,14 @@ def test_the_task_words_are_the_servers():
         (["inbetween", "{svg}", "{svg}", "--start-frame", str(-2**31 - 1)],
          f"inbetween.start.frame: {-2**31 - 1} is under the minimum of {-2**31}"),
         (["inbetween", "{svg}", "{svg}", "--priority", "11"], "priority: 11 is over the limit of 10"),
-        (["inbetween", "{svg}", "{svg}", "--steps", "3"], "--steps: task inbetween has no steps"),
+        (["inbetween", "{svg}", "{svg}", "--steps", "3"],
+         "--steps: task inbetween has no such option or input (see `inkmotion animate inbetween --help`)"),
         (["raster_text_motion", "{png}", "--prompt", "x", "--steps", "1001"], "raster_text_motion.steps: 1001 is over the limit of 1000"),
         (["raster_text_motion", "{png}", "--prompt", "x", "--samples", "0"], "raster_text_motion.samples: 0 is under the minimum of 1"),
         (["raster_text_motion", "{png}", "--prompt", "x", "--lambda", "1.5"], "raster_text_motion.composition_weight: 1.5 is over the limit of 1"),
         (["raster_text_motion", "{png}", "--prompt", "x", "--lambda", "nan"], "raster_text_motion.composition_weight: nan is not a finite number (the range is 0 to 1)"),
-        (["text_motion", "{svg}", "--prompt", "x", "--lambda", "0.5"], "--lambda: task text_motion has no composition_weight"),
+        (["text_motion", "{svg}", "--prompt", "x", "--lambda", "0.5"],
+         "--lambda: task text_motion has no such option or input (see `inkmotion animate text_motion --help`)"),
         (["inbetween", "{svg}", "{svg}", "--detach"], "--detach: needs --server: an in-process run ends with the command"),
         (["inbetween", "{svg}", "{svg}", "--no-o"], "-o: is required: DIR/ for one file per frame, or a .gif / .mp4 preview"),
     ],

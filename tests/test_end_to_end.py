@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def inkmotion(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(PLUGINS)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, "-m", "inkmotion.cli", *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 

@@ -1,8 +1,9 @@
 """The `inkmotion` command: serve, animate, jobs, models.
 
 Commands that only talk to a server (`jobs`, `models --server`, `animate --server`) never import
-torch: this module needs only the contract, the client and the limits at the top; the server, the
-tasks and the models are imported by the commands that run them.
+torch: this module needs only the contract, the client and the limits at the top, and the tasks'
+descriptions (inkmotion.tasks, which imports no torch) to build `animate TASK`'s arguments; the
+server, the pipelines and the models are imported by the commands that run them.
 """
 
 from __future__ import annotations
@@ -39,15 +40,10 @@ exit codes:
 INT32 = (-(2**31), 2**31 - 1)
 PRIORITIES = (-10, 10)  # as SubmitJob checks them
 
-# Each task's one name (its SubmitJobRequest field, as inkmotion.tasks names it), read from the
-# contract: inkmotion.tasks is not imported to talk to a server.
-TASK_NAMES = tuple(f.name for f in service_pb2.SubmitJobRequest.DESCRIPTOR.oneofs_by_name["task"].fields)
+def _task(name: str):
+    from inkmotion import tasks
 
-
-def request_class(task: str):
-    """The contract's request message of a task, e.g. 'text_motion' -> TextMotionRequest."""
-    field = service_pb2.SubmitJobRequest.DESCRIPTOR.fields_by_name[task]
-    return getattr(tasks_pb2, field.message_type.name)
+    return tasks.get(name)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> "NoReturn":  # noqa: F821
@@ -99,45 +95,39 @@ class ProgressBar:
 
 # -- checking numbers and building requests from files ----------------------------------------
 
-# `animate` options that are numbers: flag -> (argparse dest, the request field it sets).
-NUMBER_OPTIONS = {
-    "--frames": ("frames", "frames"),
-    "--steps": ("steps", "steps"),
-    "--seed": ("seed", "seed"),
-    "--samples": ("samples", "samples"),
-    "--lambda": ("lambda_fidelity", "composition_weight"),
-}
+KEYED_FRAMES = 9  # frames a task with key inputs makes here when --frames is not given, both keys counted
+ALIASES = {"composition_weight": ("--lambda",)}  # the paper's name, as the CLI has always taken it
 
 
-def given_numbers(args) -> dict[str, int | float]:
-    """{request field: value} of the number options given; one the task has no field for is refused
-    rather than ignored."""
-    fields = request_class(args.task).DESCRIPTOR.fields_by_name
-    given = {}
-    for flag, (dest, name) in NUMBER_OPTIONS.items():
-        value = getattr(args, dest)
-        if value is not None:
-            if name not in fields:
-                raise InvalidInput(flag, f"task {args.task} has no {name}")
-            given[name] = value
-    return given
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
-def check_numbers(args, limits: Limits) -> None:
+def _keyed(spec) -> bool:
+    """Whether the task takes keys: the CLI places them at --start-frame and frames - 1 later."""
+    from inkmotion.tasks.base import KEYFRAME
+
+    return any(i.kind == KEYFRAME for i in spec.inputs)
+
+
+def given_params(args, spec) -> dict:
+    """{parameter name: value} of the task's parameter options given on the command line."""
+    return {p.name: getattr(args, p.name) for p in spec.params if getattr(args, p.name, None) is not None}
+
+
+def check_numbers(args, spec, limits: Limits) -> None:
     """Every number of `animate`, checked before a protobuf setter sees it, by the task's own
-    parameter descriptions (inkmotion.tasks.<task>.PARAMS), upper limits from `limits`."""
-    import importlib
-
+    parameter descriptions (TaskSpec.params), upper limits from `limits`."""
     from inkmotion.tasks.base import check_values
 
-    task, given = args.task, given_numbers(args)
+    given = given_params(args, spec)
     check_range("priority", args.priority, *PRIORITIES)
-    if task == "inbetween":  # here frames is always given (default 9) and counts both keys: 0 is no shorthand
-        check_range(f"{task}.frames", given["frames"], 2, limits.max_frames)
-        check_range(f"{task}.start.frame", args.start_frame, *INT32)
-        check_range(f"{task}.end.frame", args.start_frame + given["frames"] - 1, *INT32)
-        return
-    check_values(given, importlib.import_module(f"inkmotion.tasks.{task}").PARAMS, limits, task)
+    if _keyed(spec):  # here frames is always given and counts both keys: 0 is no shorthand
+        check_range(f"{spec.field}.frames", given["frames"], 2, limits.max_frames)
+        check_range(f"{spec.field}.start.frame", args.start_frame, *INT32)
+        check_range(f"{spec.field}.end.frame", args.start_frame + given["frames"] - 1, *INT32)
+        given.pop("frames")
+    check_values(given, spec.params, limits, spec.field, plugin=bool(spec.plugin_name))
 
 
 def check_serve_numbers(args) -> None:
@@ -161,65 +151,72 @@ def server_limits(caps: service_pb2.GetCapabilitiesResponse) -> Limits:
 def _read_drawing(path: str):
     from inkmotion.codec.svg import read_svg
 
-    if not Path(path).is_file():
-        raise InvalidInput(path, "no such file")
-    return read_svg(path)
+    return read_svg(_file(path))
 
 
 def _read_raster(path: str):
     from inkmotion.codec.preview import read_raster
 
+    return read_raster(_file(path))
+
+
+def _file(path: str) -> Path:
     if not Path(path).is_file():
         raise InvalidInput(path, "no such file")
-    return read_raster(path)
+    return Path(path)
 
 
-def _expect_inputs(task: str, inputs: list[str], count: int, what: str) -> None:
-    if len(inputs) != count:
-        raise InvalidInput("INPUT", f"task {task} takes {what}; got {len(inputs)} file(s)")
+def _input_value(kind: int, paths: list[str], frame: int):
+    """One input of a task from its file(s), as its request field takes it."""
+    from inkmotion.codec.drawing import Keyframe
+    from inkmotion.codec.proto import drawing_to_proto, keyframe_to_proto, raster_to_proto
+    from inkmotion.tasks import base
+
+    if kind == base.DRAWING:
+        return drawing_to_proto(_read_drawing(paths[0]))
+    if kind == base.RASTER:
+        return raster_to_proto(_read_raster(paths[0]))
+    if kind == base.KEYFRAME:  # a key is drawn (SVG) or painted (PNG)
+        is_png = _file(paths[0]).suffix.lower() == ".png"
+        return keyframe_to_proto(Keyframe(frame, _read_raster(paths[0]) if is_png else _read_drawing(paths[0])))
+    if kind == base.PATH:  # the path is the file's first stroke
+        drawing = _read_drawing(paths[0])
+        if not drawing.strokes:
+            raise InvalidInput(paths[0], "has no stroke to take as the path")
+        return drawing.strokes[0].points.tobytes()
+    if kind == base.VIDEO:
+        return [raster_to_proto(_read_raster(p)) for p in paths]
+    raise InvalidInput("INPUT", f"inputs of kind {kind} cannot be read from files")
 
 
-def build_request(args):
-    """The task request message for `inkmotion animate` (numbers checked by `check_numbers` first)."""
-    from inkmotion.codec.proto import drawing_to_proto, raster_to_proto
-    from inkmotion.v1 import drawing_pb2
+def build_request(args, spec):
+    """The task's request message for `inkmotion animate`, every input read from its file and
+    every parameter given set (numbers checked by `check_numbers` first)."""
+    from inkmotion.tasks import base
 
-    task, inputs = args.task, args.inputs
-    if task == "inbetween":
-        _expect_inputs(task, inputs, 2, "START.svg END.svg")
-        start, end = (_read_drawing(p) for p in inputs)
-        first = args.start_frame
-        request = tasks_pb2.InbetweenRequest(
-            start=drawing_pb2.Keyframe(frame=first, drawing=drawing_to_proto(start)),
-            end=drawing_pb2.Keyframe(frame=first + args.frames - 1, drawing=drawing_to_proto(end)),
-            model=args.model or "",
-            easing=tasks_pb2.Easing.Value("EASING_" + args.easing.upper().replace("-", "_")),
-            motion_path=tasks_pb2.MotionPath.Value("MOTION_PATH_" + args.motion_path.upper()),
-            unmatched=tasks_pb2.UnmatchedStrokes.Value("UNMATCHED_STROKES_" + args.unmatched.upper().replace("-", "_")),
-        )
-    elif task == "text_motion":
-        _expect_inputs(task, inputs, 1, "one SKETCH.svg")
-        request = tasks_pb2.TextMotionRequest(sketch=drawing_to_proto(_read_drawing(inputs[0])), prompt=args.prompt or "", model=args.model or "")
-    elif task == "raster_text_motion":
-        _expect_inputs(task, inputs, 1, "one SKETCH.png")
-        request = tasks_pb2.RasterTextMotionRequest(sketch=raster_to_proto(_read_raster(inputs[0])), prompt=args.prompt or "", model=args.model or "")
-    elif task == "path_motion":
-        _expect_inputs(task, inputs, 2, "DRAWING.svg PATH.svg (the path's first stroke)")
-        drawing, path = (_read_drawing(p) for p in inputs)
-        request = tasks_pb2.PathMotionRequest(drawing=drawing_to_proto(drawing), path=path.strokes[0].points.tobytes(), model=args.model or "")
-    elif task == "video_motion":
-        if len(inputs) < 2:
-            raise InvalidInput("INPUT", "task video_motion takes SKETCH.svg FRAME.png [FRAME.png ...]")
-        request = tasks_pb2.VideoMotionRequest(
-            sketch=drawing_to_proto(_read_drawing(inputs[0])),
-            reference_frames=[raster_to_proto(_read_raster(p)) for p in inputs[1:]],
-            prompt=args.prompt or "",
-            model=args.model or "",
-        )
-    else:  # argparse restricts the choices
-        raise InvalidInput("TASK", f"unknown task {task!r}")
-    for name, value in given_numbers(args).items():
-        setattr(request, name, value)
+    request = spec.request_class(model=args.model or "")
+    if spec.plugin_name:
+        request.task = spec.name
+    frames = args.frames if _keyed(spec) else None
+    keys = 0
+    for item in spec.inputs:
+        given = getattr(args, item.name)
+        if item.kind == base.TEXT:
+            if given is not None:
+                setattr(request, item.name, given)
+            continue
+        paths = given if isinstance(given, list) else [given]
+        frame = args.start_frame + keys * (frames - 1) if item.kind == base.KEYFRAME else 0
+        keys += item.kind == base.KEYFRAME
+        value = _input_value(item.kind, paths, frame)
+        target = getattr(request, item.name)
+        if isinstance(value, bytes):
+            setattr(request, item.name, value)
+        elif isinstance(value, list):
+            target.extend(value)
+        else:
+            target.CopyFrom(value)
+    base.put_params(request, given_params(args, spec), spec.params)
     return request
 
 
@@ -238,7 +235,7 @@ def cmd_serve(args) -> int:
 
     config = ServerConfig(
         host=args.host, port=args.port, data_dir=Path(args.data_dir) if args.data_dir else default_data_dir(),
-        device=args.device, token_file=args.token_file, tls_cert=args.tls_cert, tls_key=args.tls_key,
+        device=args.device, backend=args.backend, token_file=args.token_file, tls_cert=args.tls_cert, tls_key=args.tls_key,
         max_message_mb=args.max_message_mb, drain_timeout=args.drain_timeout,
         plugins=args.plugin + [m for m in os.environ.get("INKMOTION_PLUGINS", "").split(",") if m],
         max_queued_per_user=args.max_queued_per_user, check_timeout=args.check_timeout,
@@ -306,6 +303,7 @@ def _write_result(client, job_id: str, out: str) -> None:
 
 
 def cmd_animate(args) -> int:
+    spec = _task(args.task)
     if args.detach and not args.server:
         raise InvalidInput("--detach", "needs --server: an in-process run ends with the command")
     if args.detach and args.output:
@@ -317,12 +315,12 @@ def cmd_animate(args) -> int:
 
         check_output(args.output)
     if not args.server:
-        check_numbers(args, Limits())
-        return _animate_in_process(build_request(args), args)
+        check_numbers(args, spec, Limits())
+        return _animate_in_process(build_request(args, spec), spec, args)
     with _client(args) as client:
-        check_numbers(args, server_limits(client.capabilities()))
-        request = build_request(args)
-        job = client.submit(request, priority=args.priority, label=args.label or Path(args.inputs[0]).name)
+        check_numbers(args, spec, server_limits(client.capabilities()))
+        request = build_request(args, spec)
+        job = client.submit(request, priority=args.priority, label=args.label or _first_file(args, spec))
         print(f"job {job.id} queued on {args.server}", file=sys.stderr)
         if args.detach:
             print(job.id)
@@ -344,13 +342,19 @@ def cmd_animate(args) -> int:
     return EXIT_OK
 
 
-def _animate_in_process(request, args) -> int:
+def _first_file(args, spec) -> str:
+    from inkmotion.tasks.base import TEXT
+
+    given = next(getattr(args, i.name) for i in spec.inputs if i.kind != TEXT)
+    return Path(given[0] if isinstance(given, list) else given).name
+
+
+def _animate_in_process(request, spec, args) -> int:
     from inkmotion import tasks
-    from inkmotion.client import _TASK_FIELDS
     from inkmotion.codec.preview import write_animation
     from inkmotion.devices import resolve_devices
 
-    submission = service_pb2.SubmitJobRequest(priority=args.priority, **{_TASK_FIELDS[type(request).DESCRIPTOR.name]: request})
+    submission = service_pb2.SubmitJobRequest(priority=args.priority, **{spec.field: request})
     try:
         checked = tasks.check_submission(submission, Limits(), allow_model_paths=True)
     except tasks.TaskUnavailable as exc:
@@ -378,7 +382,7 @@ def cmd_jobs(args) -> int:
             first = next(listing, None)  # a server that does not answer says so before the heading
             print(f"{'ID':32}  {'STATE':11}  {'TASK':18}  {'DONE':>5}  {'CREATED':19}  LABEL")
             for job in [first, *listing] if first else ():
-                task = tasks_pb2.Task.Name(job.task).removeprefix("TASK_").lower()
+                task = job.task_name or tasks_pb2.Task.Name(job.task).removeprefix("TASK_").lower()  # an older server
                 created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at.seconds))
                 print(f"{job.id:32}  {state_name(job.state):11}  {task:18}  {job.progress * 100:4.0f}%  {created:19}  {job.label}")
             return EXIT_OK
@@ -428,15 +432,15 @@ def cmd_models(args) -> int:
         print(f"server {args.server} (InkMotion {caps.server_version}); devices: {', '.join(d.name for d in caps.devices)}")
         for info in caps.tasks:
             state = f"models: {', '.join(info.models)}" if info.available else f"unavailable: {info.unavailable_reason}"
-            print(f"  {info.name:18} {state}")
+            print(f"  {info.name:18} {info.label:24} {state}")
         return EXIT_OK
     from inkmotion import tasks
 
     for spec in tasks.registry().values():
         if not spec.available:
-            print(f"{spec.name:18} unavailable: {spec.unavailable_reason}")
+            print(f"{spec.name:18} {spec.label:24} unavailable: {spec.unavailable_reason}")
             continue
-        print(f"{spec.name:18}")
+        print(f"{spec.name:18} {spec.label}")
         for name in spec.models:
             _, source, present = tasks.model_info(spec, name)
             default = " (default)" if name == spec.default_model else ""
@@ -455,7 +459,61 @@ def _add_remote(parser, required: bool = False) -> None:
     parser.add_argument("--tls-ca", type=Path, help="CA certificate (PEM) to trust for TLS")
 
 
-def make_parser() -> argparse.ArgumentParser:
+def _add_task_parser(commands, spec, common) -> None:
+    """`animate TASK`: the task's inputs as arguments and its parameters as options, each with its
+    help, default and range, all from the task's own descriptions (what capabilities carry)."""
+    from inkmotion.tasks import base
+
+    limits = Limits()
+    unavailable = "" if spec.available else f" (not on this server version: {spec.unavailable_reason})"
+    parser = commands.add_parser(
+        spec.name, parents=[common], help=f"{spec.label}: {spec.description}{unavailable}",
+        description=f"{spec.label}: {spec.description}{unavailable}",
+        epilog=(f"models: {', '.join(spec.models)} (default {spec.default_model})\n\n" if spec.models else "") + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    inputs = parser.add_argument_group("inputs")
+    for item in spec.inputs:
+        if item.kind == base.TEXT:
+            inputs.add_argument(_flag(item.name), dest=item.name, required=False, help=item.help)
+        else:
+            inputs.add_argument(item.name, metavar=item.name.upper(), nargs="+" if item.kind == base.VIDEO else None,
+                                help=item.help)
+    params = parser.add_argument_group("parameters (unset: the method's reference default)")
+    for param in spec.params:
+        low, high = param.bounds(limits)
+        allowed = (f"; {_number(low)}..{_number(high)}" if math.isfinite(low) and math.isfinite(high)
+                   else f"; at least {_number(low)}" if math.isfinite(low) else "")
+        default = param.text(param.default)
+        if _keyed(spec) and param.name == "frames":
+            allowed = f"; 2..{_number(high)}"
+        text = f"{param.help} (default {default}{allowed})"
+        if _keyed(spec) and param.name == "frames":  # the keys' frame numbers are this command's to set
+            text = f"Output frames, both keys included (default {KEYED_FRAMES}{allowed})"
+        flags = (_flag(param.name), *ALIASES.get(param.name, ()))
+        if param.kind == service_pb2.TaskParameter.KIND_BOOLEAN:
+            params.add_argument(*flags, dest=param.name, action=argparse.BooleanOptionalAction, help=text)
+        elif param.kind == service_pb2.TaskParameter.KIND_CHOICE:
+            params.add_argument(*flags, dest=param.name, choices=param.choices, help=text)
+        else:
+            kind = int if param.kind == service_pb2.TaskParameter.KIND_INTEGER else float
+            params.add_argument(*flags, dest=param.name, type=kind, metavar="N", help=text)
+    if _keyed(spec):
+        params.add_argument("--start-frame", type=int, default=1,
+                            help="the frame number of the first key; the last is frames - 1 later (default 1)")
+        parser.set_defaults(frames=None)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The command line. The tasks' descriptions are read only for `animate` (the other commands
+    talk to a server and import neither the tasks nor numpy); plugins from INKMOTION_PLUGINS too."""
+    from inkmotion.backends import BACKENDS  # names only: a backend's module is imported when chosen
+
+    argv = sys.argv[1:] if argv is None else argv
+
     parser = argparse.ArgumentParser(prog="inkmotion", description="Animation models for Grease Pencil and Krita.",
                                      epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"inkmotion {__version__}")
@@ -467,6 +525,8 @@ def make_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=50051, help="port (0: any free port, printed at start)")
     serve.add_argument("--data-dir", help="job store and results (default: env INKMOTION_DATA, else ~/.local/share/inkmotion)")
     serve.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    serve.add_argument("--backend", default="local", choices=list(BACKENDS),
+                       help="where jobs run: local (in this process, one worker per device; the default)")
     serve.add_argument("--token-file", type=Path,
                        help="one 'NAME TOKEN [max-priority=N] [max-queued=N]' per line: turns on authentication")
     serve.add_argument("--tls-cert", type=Path, help="server certificate (PEM)")
@@ -483,30 +543,27 @@ def make_parser() -> argparse.ArgumentParser:
                        help="import MODULE and call its register(tasks) to add models (env INKMOTION_PLUGINS)")
     serve.set_defaults(func=cmd_serve)
 
-    animate = commands.add_parser("animate", help="run a task on files, in-process or on a server",
-                                  epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    animate.add_argument("task", choices=TASK_NAMES, metavar="TASK", help=", ".join(TASK_NAMES))
-    animate.add_argument("inputs", nargs="+", metavar="INPUT")
-    animate.add_argument("-o", "--output", metavar="OUT",
-                         help="DIR/ (one SVG or PNG per frame), or a .gif / .mp4 preview; required unless --detach")
-    animate.add_argument("--frames", type=int, help="frames to make (inbetween: counting both keys; default 9)")
-    animate.add_argument("--prompt", help="what should happen, for text tasks")
-    animate.add_argument("--model", help="model name or folder (default: the task's default)")
-    animate.add_argument("--steps", type=int, help="optimisation or sampling steps")
-    animate.add_argument("--seed", type=int)
-    animate.add_argument("--lambda", dest="lambda_fidelity", type=float,
-                         help="raster_text_motion: fidelity to the sketch against motion, 0..1 (default 0.5)")
-    animate.add_argument("--samples", type=int, help="raster_text_motion: candidates generated together; the closest is kept")
-    animate.add_argument("--easing", default="ease-in-out", choices=["linear", "ease-in-out", "ease-in", "ease-out"])
-    animate.add_argument("--motion-path", default="arc", choices=["arc", "linear"])
-    animate.add_argument("--unmatched", default="fade", choices=["fade", "draw-on"])
-    animate.add_argument("--start-frame", type=int, default=1)
-    animate.add_argument("--priority", type=int, default=0, help="-10..10, higher runs sooner (default 0)")
-    animate.add_argument("--label")
-    animate.add_argument("--device", default="auto", help="in-process only: auto, cpu, cuda or cuda:N")
-    animate.add_argument("--detach", action="store_true",
-                         help="with --server: submit, print the job id on stdout and return (see `inkmotion jobs`)")
-    _add_remote(animate)
+    animate = commands.add_parser(
+        "animate", help="run a task on files, in-process or on a server",
+        description="Run a task on files. `inkmotion animate TASK --help` lists that task's inputs and parameters.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-o", "--output", metavar="OUT",
+                        help="DIR/ (one SVG or PNG per frame), or a .gif / .mp4 preview; required unless --detach")
+    common.add_argument("--model", help="model name or folder (default: the task's default)")
+    common.add_argument("--priority", type=int, default=0, help="-10..10, higher runs sooner (default 0)")
+    common.add_argument("--label", help="a label for the job in job lists (default: the first file's name)")
+    common.add_argument("--device", default="auto", help="in-process only: auto, cpu, cuda or cuda:N")
+    common.add_argument("--detach", action="store_true",
+                        help="with --server: submit, print the job id on stdout and return (see `inkmotion jobs`)")
+    _add_remote(common)
+    by_task = animate.add_subparsers(dest="task", metavar="TASK", required=True)
+    if "animate" in argv:
+        from inkmotion import tasks
+
+        tasks.load_plugins([m for m in os.environ.get("INKMOTION_PLUGINS", "").split(",") if m])
+        for spec in tasks.registry().values():
+            _add_task_parser(by_task, spec, common)
     animate.set_defaults(func=cmd_animate)
 
     jobs = commands.add_parser("jobs", help="list, watch, cancel or fetch jobs on a server",
@@ -527,12 +584,21 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if getattr(args, "task", None) == "inbetween" and args.frames is None:
-        args.frames = 9
     from inkmotion.client import InkMotionError
+
+    try:
+        parser = make_parser(argv)
+    except InvalidInput as exc:  # a plugin that does not load
+        fail(str(exc), EXIT_USAGE)
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "task", None):  # one line that says which task, rather than argparse's usage
+        fail(f"{extra[0]}: task {args.task} has no such option or input (see `inkmotion animate {args.task} --help`)",
+             EXIT_USAGE)
+    if extra:
+        parser.parse_args(argv)  # argparse's own error
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if getattr(args, "task", None) and args.frames is None and _keyed(_task(args.task)):
+        args.frames = KEYED_FRAMES
 
     try:
         return args.func(args) or EXIT_OK

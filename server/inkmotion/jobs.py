@@ -30,7 +30,7 @@ from typing import Iterable, Iterator
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from inkmotion.v1 import drawing_pb2, jobs_pb2
+from inkmotion.v1 import drawing_pb2, jobs_pb2, tasks_pb2
 
 log = logging.getLogger("inkmotion.jobs")
 
@@ -74,13 +74,14 @@ ADDED_COLUMNS = (
     ("request_id", "TEXT NOT NULL DEFAULT ''"),  # the client's idempotency key ('' for none)
     ("result_bytes", "INTEGER"),  # size of the result file as written
     ("result_format", "INTEGER NOT NULL DEFAULT 1"),  # 1: records only; 2: each with its CRC-32
+    ("task_name", "TEXT NOT NULL DEFAULT ''"),  # a plugin task's name ('': the name of `task`)
 )
 RESULT_FORMAT = 2
 IDENTITY_FILE = "store-identity"
 
 _COLUMNS = (
     "seq, id, owner, task, state, priority, label, model, device, progress, step, total_steps, "
-    "message, error, attempts, created_at, started_at, finished_at, result_info"
+    "message, error, attempts, created_at, started_at, finished_at, result_info, task_name"
 )
 
 
@@ -113,6 +114,12 @@ class JobRecord:
     started_at: float | None
     finished_at: float | None
     result_info: bytes | None
+    task_name: str = ""
+
+    @property
+    def name(self) -> str:
+        """The task's one name: a plugin task's own, else TASK_<NAME> of the contract, lower-cased."""
+        return self.task_name or tasks_pb2.Task.Name(self.task).removeprefix("TASK_").lower()
 
     @property
     def done(self) -> bool:
@@ -123,6 +130,7 @@ class JobRecord:
             id=self.id,
             owner=self.owner,
             task=self.task,
+            task_name=self.name,
             state=self.state,
             progress=self.progress,
             step=self.step,
@@ -245,15 +253,15 @@ class JobStore:
     # -- creating and reading ---------------------------------------------------------------
 
     def create(self, owner: str, task: int, request: bytes, *, priority: int = 0, label: str = "", model: str = "",
-               request_id: str = "") -> JobRecord:
+               request_id: str = "", task_name: str = "") -> JobRecord:
         """Store a queued job. A `request_id` the owner used before raises DuplicateRequest,
         which carries the job that id made."""
         job_id = uuid.uuid4().hex
         try:
             self._execute(
                 "INSERT INTO jobs (id, owner, task, state, priority, label, model, created_at, request, message,"
-                " request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
-                (job_id, owner, task, QUEUED, priority, label, model, time.time(), request, request_id),
+                " request_id, task_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+                (job_id, owner, task, QUEUED, priority, label, model, time.time(), request, request_id, task_name),
             )
         except sqlite3.IntegrityError:
             existing = self.by_request_id(owner, request_id) if request_id else None

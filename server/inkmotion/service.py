@@ -102,18 +102,11 @@ class AnimationService(service_grpc.AnimationServiceServicer):
             auth_required=self.auth.required,
         )
         for spec in tasks.registry().values():
-            response.tasks.add(
-                task=spec.task,
-                name=spec.name,
-                description=spec.description,
-                available=spec.available,
-                unavailable_reason=spec.unavailable_reason if not spec.available else "",
-                models=list(spec.models),
-                default_model=spec.default_model,
-            )
+            response.tasks.append(spec.describe(self.limits))
             for model in spec.models:
                 description, source, available = tasks.model_info(spec, model)
-                response.models.add(name=model, task=spec.task, description=description, source=source, available=available)
+                response.models.add(name=model, task=spec.task, task_name=spec.name, description=description,
+                                    source=source, available=available)
         return response
 
     async def SubmitJob(self, data: bytes, context):
@@ -166,6 +159,7 @@ class AnimationService(service_grpc.AnimationServiceServicer):
                 record = await asyncio.to_thread(
                     self.store.create, user, checked.spec.task, data, priority=request.priority,
                     label=request.label, model=checked.model, request_id=request.request_id,
+                    task_name=checked.spec.plugin_name,
                 )
             except DuplicateRequest as exc:  # the same id, submitted twice at once
                 return await self._repeat(exc.job, data, request.request_id, context)

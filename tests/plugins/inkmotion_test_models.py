@@ -10,7 +10,6 @@ import time
 
 from inkmotion.pipelines.base import Progress
 from inkmotion.tasks.inbetween import run as run_inbetween
-from inkmotion.v1 import tasks_pb2
 
 STEP_SECONDS = float(os.environ.get("INKMOTION_TEST_STEP_SECONDS", "0.1"))
 STUCK_SECONDS = 300.0
@@ -30,5 +29,5 @@ def register(tasks: dict) -> None:
         time.sleep(STUCK_SECONDS)
         return run_inbetween(request, device, on_progress)
 
-    tasks[tasks_pb2.TASK_INBETWEEN].models["test-slow"] = run_slow
-    tasks[tasks_pb2.TASK_INBETWEEN].models["test-stuck"] = run_stuck
+    tasks["inbetween"].models["test-slow"] = run_slow
+    tasks["inbetween"].models["test-stuck"] = run_stuck

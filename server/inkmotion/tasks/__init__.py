@@ -11,7 +11,8 @@ decoded inputs, which the runner takes to the pipeline (nothing is decoded twice
 about gRPC, jobs or threads.
 
 The registry is built on first use, not at import (building it reads the models config), and is
-where plugins register their models too (`load_plugins`).
+where plugins register their models and their own tasks too (`load_plugins`): a plugin task is a
+TaskSpec with a `plugin_name`, whose requests travel as PluginTaskRequest.
 """
 
 from __future__ import annotations
@@ -21,40 +22,40 @@ import threading
 
 from inkmotion.errors import InvalidInput
 from inkmotion.limits import Limits, check_range, over
-from inkmotion.tasks.base import Checked, Inputs, Param, Request, Runner, TaskSpec, TaskUnavailable, contract_name
+from inkmotion.limits import quoted
+from inkmotion.tasks.base import (PLUGIN, Checked, Input, Inputs, Param, Request, Runner, TaskSpec, TaskUnavailable,
+                                  contract_name)
 from inkmotion.v1 import animation_service_pb2 as service_pb2
 
 __all__ = [
-    "Checked", "Inputs", "Param", "Request", "Runner", "TaskSpec", "TaskUnavailable", "contract_name",
-    "MAX_LABEL", "MAX_REQUEST_ID", "NAMES", "registry", "get", "check_submission", "check_with_budget",
+    "Checked", "Input", "Inputs", "Param", "Request", "Runner", "TaskSpec", "TaskUnavailable", "contract_name",
+    "MAX_LABEL", "MAX_REQUEST_ID", "NAMES", "PLUGIN", "registry", "get", "check_submission", "check_with_budget",
     "run_submission", "model_info", "load_plugins",
 ]
 
 # Every task of the contract, in its order; each has the module of its name.
-NAMES = tuple(f.name for f in service_pb2.SubmitJobRequest.DESCRIPTOR.oneofs_by_name["task"].fields)
+NAMES = tuple(f.name for f in service_pb2.SubmitJobRequest.DESCRIPTOR.oneofs_by_name["task"].fields if f.name != PLUGIN)
 MAX_REQUEST_ID = 128  # characters
 MAX_LABEL = 200
 
-_registry: dict[int, TaskSpec] | None = None
+_registry: dict[str, TaskSpec] | None = None
 _lock = threading.Lock()
 
 
-def registry() -> dict[int, TaskSpec]:
-    """Task enum value -> TaskSpec, for every task of the contract (built on first use)."""
+def registry() -> dict[str, TaskSpec]:
+    """Task name -> TaskSpec: every task of the contract in its order, then plugins' tasks (built
+    on first use)."""
     global _registry
     with _lock:
         if _registry is None:
             specs = [importlib.import_module(f"inkmotion.tasks.{name}").spec() for name in NAMES]
-            _registry = {spec.task: spec for spec in sorted(specs, key=lambda s: s.task)}
+            _registry = {spec.name: spec for spec in specs}
         return _registry
 
 
 def get(name: str) -> TaskSpec:
     """The task of this name (KeyError for an unknown one)."""
-    for spec in registry().values():
-        if spec.name == name:
-            return spec
-    raise KeyError(name)
+    return registry()[name]
 
 
 def model_info(spec: TaskSpec, name: str) -> tuple[str, str, bool]:
@@ -77,8 +78,8 @@ def check_submission(submission: service_pb2.SubmitJobRequest, limits: Limits, *
     which = submission.WhichOneof("task")
     if which is None:
         raise InvalidInput("task", "no task is set (or the client speaks a newer contract): set one of " + ", ".join(NAMES))
-    spec = get(which)
     request = getattr(submission, which)
+    spec = get(which) if which != PLUGIN else _plugin_task(request.task)
     check_range("priority", submission.priority, -10, 10)
     if len(submission.request_id) > MAX_REQUEST_ID:
         raise over("request_id", f"{len(submission.request_id)} characters", f"{MAX_REQUEST_ID} characters")
@@ -89,6 +90,16 @@ def check_submission(submission: service_pb2.SubmitJobRequest, limits: Limits, *
     model = spec.resolve_model(request.model, f"{which}.model", allow_model_paths)
     inputs = spec.check(request, limits, which)
     return Checked(spec, request, model, inputs)
+
+
+def _plugin_task(name: str) -> TaskSpec:
+    spec = registry().get(name)
+    if spec is None or not spec.plugin_name:
+        plugins = [s.name for s in registry().values() if s.plugin_name]
+        if spec is not None:
+            raise InvalidInput(f"{PLUGIN}.task", f"{quoted(name)} is a task of the contract: send it as SubmitJobRequest.{name}")
+        raise InvalidInput(f"{PLUGIN}.task", f"unknown task {quoted(name)}; this server's plugin tasks: {', '.join(plugins) or 'none'}")
+    return spec
 
 
 def check_with_budget(submission: service_pb2.SubmitJobRequest, limits: Limits, seconds: float) -> Checked:
@@ -105,8 +116,9 @@ def run_submission(checked: Checked, device: str, on_progress) -> object:
 
 
 def load_plugins(modules: list[str]) -> None:
-    """Import each module and call its `register(tasks)` with the registry (task enum -> TaskSpec):
-    how a studio adds its own models."""
+    """Import each module and call its `register(tasks)` with the registry (task name -> TaskSpec):
+    how a studio adds its own models to a task (`tasks["inbetween"].models[name] = runner`) or a
+    task of its own (`tasks[name] = TaskSpec(PluginTaskRequest, ..., plugin_name=name)`)."""
     for name in modules:
         try:
             module = importlib.import_module(name)
@@ -115,3 +127,6 @@ def load_plugins(modules: list[str]) -> None:
         if not hasattr(module, "register"):
             raise InvalidInput("--plugin", f"module {name!r} has no register(tasks) function")
         module.register(registry())
+    for name, spec in registry().items():  # a plugin task under another name would be two names for one task
+        if spec.name != name:
+            raise InvalidInput("--plugin", f"task {name!r} is registered under another name than its own ({spec.name!r})")

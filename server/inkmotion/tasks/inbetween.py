@@ -11,31 +11,26 @@ from inkmotion.codec.drawing import Animation, Drawing, Keyframe, Raster
 from inkmotion.errors import InvalidInput
 from inkmotion.limits import INT32, Limits, check_drawing_record, check_keyframe, check_result_size, over
 from inkmotion.pipelines.base import ProgressCallback
-from inkmotion.tasks.base import RESULT_FORM, Param, TaskSpec, enum_value
+from inkmotion.tasks.base import (KEYFRAME, RESULT_FORM, Input, Param, TaskSpec, check_params, enum_choices, enum_value,
+                                  param_values)
 from inkmotion.v1 import tasks_pb2
 
 STROKE_MATCH = "stroke-match"
-EASING = {
-    tasks_pb2.EASING_UNSPECIFIED: "ease-in-out",
-    tasks_pb2.EASING_LINEAR: "linear",
-    tasks_pb2.EASING_EASE_IN_OUT: "ease-in-out",
-    tasks_pb2.EASING_EASE_IN: "ease-in",
-    tasks_pb2.EASING_EASE_OUT: "ease-out",
-}
-MOTION_PATH = {
-    tasks_pb2.MOTION_PATH_UNSPECIFIED: "arc",
-    tasks_pb2.MOTION_PATH_LINEAR: "linear",
-    tasks_pb2.MOTION_PATH_ARC: "arc",
-}
-UNMATCHED = {
-    tasks_pb2.UNMATCHED_STROKES_UNSPECIFIED: "fade",
-    tasks_pb2.UNMATCHED_STROKES_FADE: "fade",
-    tasks_pb2.UNMATCHED_STROKES_DRAW_ON: "draw-on",
-}
+_Request = tasks_pb2.InbetweenRequest
 
+INPUTS = (
+    Input("start", "Start key", "The first key: strokes, or a raster of line art (an SVG or PNG file)", KEYFRAME),
+    Input("end", "End key", "The last key, drawn like the first (an SVG or PNG file)", KEYFRAME),
+)
+# The choices' words are the contract's enum values (EASING_EASE_IN -> "ease-in"); unset is the default.
 PARAMS = (
     Param("frames", "Frames", "Output frames, both keys included; 0 or unset: from the keys' frame numbers",
           0, 0, "max_frames"),
+    Param("easing", "Easing", "How time is spent between the keys", "ease-in-out", choices=enum_choices(_Request, "easing")),
+    Param("motion_path", "Motion path", "arc: strokes turn as they travel; linear: every point moves straight",
+          "arc", choices=enum_choices(_Request, "motion_path")),
+    Param("unmatched", "Unmatched strokes", "What a stroke with no partner in the other key does",
+          "fade", choices=enum_choices(_Request, "unmatched")),
 )
 
 
@@ -90,9 +85,7 @@ def check(request: tasks_pb2.InbetweenRequest, limits: Limits, prefix: str) -> I
     if last > INT32[1]:
         raise InvalidInput(f"{prefix}.start.frame", f"{request.start.frame} + {frames} frames ends at frame {last}, "
                                                     f"past the last frame number {INT32[1]}")
-    enum_value(EASING, request.easing, f"{prefix}.easing")
-    enum_value(MOTION_PATH, request.motion_path, f"{prefix}.motion_path")
-    enum_value(UNMATCHED, request.unmatched, f"{prefix}.unmatched")
+    check_params(request, PARAMS, limits, prefix)  # the choices' values
     form = enum_value(RESULT_FORM, request.result_form, f"{prefix}.result_form")
 
     start_key = keyframe_from_proto(request.start, f"{prefix}.start", limits.max_raster_pixels)
@@ -110,13 +103,14 @@ def run(inputs: InbetweenInputs, device: str, on_progress: ProgressCallback) -> 
     from inkmotion.pipelines.inbetween import inbetween
 
     request, start, end = inputs.request, inputs.start, inputs.end
+    values = param_values(request, PARAMS)
     drawings = inbetween(
         start,
         end,
         inputs.frames,
-        easing=EASING[request.easing],
-        motion_path=MOTION_PATH[request.motion_path],
-        unmatched=UNMATCHED[request.unmatched],
+        easing=values["easing"],
+        motion_path=values["motion_path"],
+        unmatched=values["unmatched"],
         on_progress=on_progress,
     )
     first = request.start.frame
@@ -138,6 +132,8 @@ def spec() -> TaskSpec:
     return TaskSpec(
         tasks_pb2.InbetweenRequest,
         "Start and end drawings -> the frames between (stroke matching + rotation-aware paths)",
+        label="Inbetween",
+        inputs=INPUTS,
         models={STROKE_MATCH: run},
         check=check,
         params=PARAMS,

@@ -9,7 +9,7 @@ from inkmotion.codec.drawing import Animation, Keyframe, Raster
 from inkmotion.errors import InvalidInput, ModelUnavailable
 from inkmotion.limits import Limits, check_drawing, check_prompt, check_raster, check_result_size
 from inkmotion.pipelines.base import Progress, ProgressCallback
-from inkmotion.tasks.base import RESULT_FORM, Param, Runner, TaskSpec, check_params, enum_value, registered_models, set_params
+from inkmotion.tasks.base import RASTER, RESULT_FORM, TEXT, Input, Param, Runner, TaskSpec, check_params, enum_value, registered_models, set_params
 from inkmotion.v1 import tasks_pb2
 
 NAME = "raster_text_motion"
@@ -18,6 +18,12 @@ NAME = "raster_text_motion"
 def _steps(limits: Limits) -> int:
     return min(limits.max_steps, 1000)
 
+
+INPUTS = (
+    Input("sketch", "Sketch", "The sketch to animate, as a raster (a PNG file; the request also takes strokes, "
+          "painted as line art)", RASTER),
+    Input("prompt", "Prompt", "What should happen, in a sentence", TEXT),
+)
 
 # Defaults are FlipSketchConfig's (the public implementation's); not imported, so that listing the
 # tasks never imports torch. tests/test_tasks.py holds them equal.
@@ -110,6 +116,8 @@ def spec() -> TaskSpec:
     return TaskSpec(
         tasks_pb2.RasterTextMotionRequest,
         "A raster sketch + text -> raster frames (FlipSketch)",
+        label="Animate painted sketch",
+        inputs=INPUTS,
         models=registered_models(NAME, runner),
         check=check,
         params=PARAMS,

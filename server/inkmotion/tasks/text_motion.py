@@ -8,11 +8,17 @@ from inkmotion.codec.drawing import Animation, Drawing, Keyframe
 from inkmotion.errors import InvalidInput
 from inkmotion.limits import Limits, check_drawing, check_drawing_record, check_prompt, check_raster, check_result_size, over
 from inkmotion.pipelines.base import Progress, ProgressCallback
-from inkmotion.tasks.base import RESULT_FORM, Param, Runner, TaskSpec, check_params, enum_value, registered_models, set_params
+from inkmotion.tasks.base import DRAWING, RESULT_FORM, TEXT, Input, Param, Runner, TaskSpec, check_params, enum_value, registered_models, set_params
 from inkmotion.v1 import tasks_pb2
 
 NAME = "text_motion"
 MAX_SVG_BYTES = 16 * 1024 * 1024
+
+INPUTS = (
+    Input("sketch", "Sketch", "The strokes to animate (an SVG file; the request also takes SVG text or line art "
+          "as a raster)", DRAWING),
+    Input("prompt", "Prompt", "What should happen, in a sentence (\"a butterfly flapping its wings\")", TEXT),
+)
 
 # Defaults are LiveSketchConfig's (the reference implementation's); not imported, so that listing
 # the tasks never imports torch. tests/test_tasks.py holds them equal.
@@ -121,6 +127,8 @@ def spec() -> TaskSpec:
     return TaskSpec(
         tasks_pb2.TextMotionRequest,
         "Vector strokes + a text prompt -> vector animation (Live-Sketch)",
+        label="Animate from text",
+        inputs=INPUTS,
         models=registered_models(NAME, runner),
         check=check,
         params=PARAMS,

@@ -6,9 +6,14 @@ and runner come with the method.
 
 from __future__ import annotations
 
-from inkmotion.tasks.base import Param, TaskSpec
+from inkmotion.tasks.base import DRAWING, TEXT, VIDEO, Input, Param, TaskSpec
 from inkmotion.v1 import tasks_pb2
 
+INPUTS = (
+    Input("sketch", "Sketch", "The strokes to animate (an SVG file)", DRAWING),
+    Input("reference_frames", "Reference video", "The clip whose motion the sketch takes (frame images, in order)", VIDEO),
+    Input("prompt", "Prompt", "The subject in a word or two (\"horse\")", TEXT, required=False),
+)
 # The parameters its request already has, so hosts can show them and the CLI checks them; the
 # defaults are provisional until the method lands (iterations as the paper's 500; frames as
 # Live-Sketch's on the same prior).
@@ -24,6 +29,8 @@ def spec() -> TaskSpec:
     return TaskSpec(
         tasks_pb2.VideoMotionRequest,
         "Vector strokes + a reference video -> vector animation (SketchAnimator)",
+        label="Animate from video",
+        inputs=INPUTS,
         params=PARAMS,
         unavailable_reason="SketchAnimator is not in this server version yet",
     )

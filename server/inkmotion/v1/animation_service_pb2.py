@@ -27,7 +27,7 @@ from inkmotion.v1 import jobs_pb2 as inkmotion_dot_v1_dot_jobs__pb2
 from inkmotion.v1 import tasks_pb2 as inkmotion_dot_v1_dot_tasks__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$inkmotion/v1/animation_service.proto\x12\x0cinkmotion.v1\x1a\x1ainkmotion/v1/drawing.proto\x1a\x17inkmotion/v1/jobs.proto\x1a\x18inkmotion/v1/tasks.proto\"\x18\n\x16GetCapabilitiesRequest\"\xa5\x01\n\x08TaskInfo\x12 \n\x04task\x18\x01 \x01(\x0e\x32\x12.inkmotion.v1.Task\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x11\n\tavailable\x18\x04 \x01(\x08\x12\x1a\n\x12unavailable_reason\x18\x05 \x01(\t\x12\x0e\n\x06models\x18\x06 \x03(\t\x12\x15\n\rdefault_model\x18\x07 \x01(\t\"s\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12 \n\x04task\x18\x02 \x01(\x0e\x32\x12.inkmotion.v1.Task\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x11\n\tavailable\x18\x05 \x01(\x08\"E\n\nDeviceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x04\"\xb4\x02\n\x06Limits\x12\x12\n\nmax_frames\x18\x01 \x01(\r\x12\x13\n\x0bmax_strokes\x18\x02 \x01(\r\x12\x1d\n\x15max_points_per_stroke\x18\x03 \x01(\r\x12\x12\n\nmax_points\x18\x04 \x01(\r\x12\x17\n\x0fmax_canvas_size\x18\x05 \x01(\r\x12\x19\n\x11max_raster_pixels\x18\x06 \x01(\x04\x12\x18\n\x10max_prompt_chars\x18\x07 \x01(\r\x12\x11\n\tmax_steps\x18\x08 \x01(\r\x12\x19\n\x11max_message_bytes\x18\t \x01(\x04\x12\x1c\n\x14max_reference_frames\x18\n \x01(\r\x12\x19\n\x11max_result_points\x18\x0b \x01(\x04\x12\x19\n\x11max_result_pixels\x18\x0c \x01(\x04\"\xe9\x01\n\x17GetCapabilitiesResponse\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12%\n\x05tasks\x18\x02 \x03(\x0b\x32\x16.inkmotion.v1.TaskInfo\x12\'\n\x06models\x18\x03 \x03(\x0b\x32\x17.inkmotion.v1.ModelInfo\x12)\n\x07\x64\x65vices\x18\x04 \x03(\x0b\x32\x18.inkmotion.v1.DeviceInfo\x12$\n\x06limits\x18\x05 \x01(\x0b\x32\x14.inkmotion.v1.Limits\x12\x15\n\rauth_required\x18\x06 \x01(\x08\"\xf3\x02\n\x10SubmitJobRequest\x12\x36\n\x0btext_motion\x18\x01 \x01(\x0b\x32\x1f.inkmotion.v1.TextMotionRequestH\x00\x12\x38\n\x0cvideo_motion\x18\x02 \x01(\x0b\x32 .inkmotion.v1.VideoMotionRequestH\x00\x12\x43\n\x12raster_text_motion\x18\x03 \x01(\x0b\x32%.inkmotion.v1.RasterTextMotionRequestH\x00\x12\x36\n\x0bpath_motion\x18\x04 \x01(\x0b\x32\x1f.inkmotion.v1.PathMotionRequestH\x00\x12\x33\n\tinbetween\x18\x05 \x01(\x0b\x32\x1e.inkmotion.v1.InbetweenRequestH\x00\x12\x10\n\x08priority\x18\n \x01(\x05\x12\r\n\x05label\x18\x0b \x01(\t\x12\x12\n\nrequest_id\x18\x0c \x01(\tB\x06\n\x04task\"3\n\x11SubmitJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.inkmotion.v1.Job\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"9\n\x10WatchJobResponse\x12%\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x16.inkmotion.v1.JobEvent\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"3\n\x11\x43\x61ncelJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.inkmotion.v1.Job\"7\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0einclude_result\x18\x02 \x01(\x08\"f\n\x0eGetJobResponse\x12 \n\x03job\x18\x01 \x01(\x0b\x32\x11.inkmotion.v1.JobH\x00\x12*\n\x08keyframe\x18\x02 \x01(\x0b\x32\x16.inkmotion.v1.KeyframeH\x00\x42\x06\n\x04item\"`\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12&\n\x06states\x18\x03 \x03(\x0e\x32\x16.inkmotion.v1.JobState\"L\n\x10ListJobsResponse\x12\x1f\n\x04jobs\x18\x01 \x03(\x0b\x32\x11.inkmotion.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xed\x03\n\x10\x41nimationService\x12^\n\x0fGetCapabilities\x12$.inkmotion.v1.GetCapabilitiesRequest\x1a%.inkmotion.v1.GetCapabilitiesResponse\x12L\n\tSubmitJob\x12\x1e.inkmotion.v1.SubmitJobRequest\x1a\x1f.inkmotion.v1.SubmitJobResponse\x12K\n\x08WatchJob\x12\x1d.inkmotion.v1.WatchJobRequest\x1a\x1e.inkmotion.v1.WatchJobResponse0\x01\x12L\n\tCancelJob\x12\x1e.inkmotion.v1.CancelJobRequest\x1a\x1f.inkmotion.v1.CancelJobResponse\x12\x45\n\x06GetJob\x12\x1b.inkmotion.v1.GetJobRequest\x1a\x1c.inkmotion.v1.GetJobResponse0\x01\x12I\n\x08ListJobs\x12\x1d.inkmotion.v1.ListJobsRequest\x1a\x1e.inkmotion.v1.ListJobsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$inkmotion/v1/animation_service.proto\x12\x0cinkmotion.v1\x1a\x1ainkmotion/v1/drawing.proto\x1a\x17inkmotion/v1/jobs.proto\x1a\x18inkmotion/v1/tasks.proto\"\x18\n\x16GetCapabilitiesRequest\"\xba\x02\n\rTaskParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04help\x18\x03 \x01(\t\x12.\n\x04kind\x18\x04 \x01(\x0e\x32 .inkmotion.v1.TaskParameter.Kind\x12\x15\n\rdefault_value\x18\x05 \x01(\t\x12\x14\n\x07minimum\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x0f\n\x07\x63hoices\x18\x08 \x03(\t\"b\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n\x0cKIND_INTEGER\x10\x01\x12\x0f\n\x0bKIND_NUMBER\x10\x02\x12\x10\n\x0cKIND_BOOLEAN\x10\x03\x12\x0f\n\x0bKIND_CHOICE\x10\x04\x42\n\n\x08_minimumB\n\n\x08_maximum\"\xf7\x01\n\tTaskInput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04help\x18\x03 \x01(\t\x12*\n\x04kind\x18\x04 \x01(\x0e\x32\x1c.inkmotion.v1.TaskInput.Kind\x12\x10\n\x08required\x18\x05 \x01(\x08\"\x80\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n\x0cKIND_DRAWING\x10\x01\x12\x0f\n\x0bKIND_RASTER\x10\x02\x12\r\n\tKIND_TEXT\x10\x03\x12\x11\n\rKIND_KEYFRAME\x10\x04\x12\r\n\tKIND_PATH\x10\x05\x12\x0e\n\nKIND_VIDEO\x10\x06\"\x8e\x02\n\x08TaskInfo\x12 \n\x04task\x18\x01 \x01(\x0e\x32\x12.inkmotion.v1.Task\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x11\n\tavailable\x18\x04 \x01(\x08\x12\x1a\n\x12unavailable_reason\x18\x05 \x01(\t\x12\x0e\n\x06models\x18\x06 \x03(\t\x12\x15\n\rdefault_model\x18\x07 \x01(\t\x12\r\n\x05label\x18\x08 \x01(\t\x12\'\n\x06inputs\x18\t \x03(\x0b\x32\x17.inkmotion.v1.TaskInput\x12/\n\nparameters\x18\n \x03(\x0b\x32\x1b.inkmotion.v1.TaskParameter\"\x86\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12 \n\x04task\x18\x02 \x01(\x0e\x32\x12.inkmotion.v1.Task\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x11\n\tavailable\x18\x05 \x01(\x08\x12\x11\n\ttask_name\x18\x06 \x01(\t\"E\n\nDeviceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x04\"\xb4\x02\n\x06Limits\x12\x12\n\nmax_frames\x18\x01 \x01(\r\x12\x13\n\x0bmax_strokes\x18\x02 \x01(\r\x12\x1d\n\x15max_points_per_stroke\x18\x03 \x01(\r\x12\x12\n\nmax_points\x18\x04 \x01(\r\x12\x17\n\x0fmax_canvas_size\x18\x05 \x01(\r\x12\x19\n\x11max_raster_pixels\x18\x06 \x01(\x04\x12\x18\n\x10max_prompt_chars\x18\x07 \x01(\r\x12\x11\n\tmax_steps\x18\x08 \x01(\r\x12\x19\n\x11max_message_bytes\x18\t \x01(\x04\x12\x1c\n\x14max_reference_frames\x18\n \x01(\r\x12\x19\n\x11max_result_points\x18\x0b \x01(\x04\x12\x19\n\x11max_result_pixels\x18\x0c \x01(\x04\"\xe9\x01\n\x17GetCapabilitiesResponse\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12%\n\x05tasks\x18\x02 \x03(\x0b\x32\x16.inkmotion.v1.TaskInfo\x12\'\n\x06models\x18\x03 \x03(\x0b\x32\x17.inkmotion.v1.ModelInfo\x12)\n\x07\x64\x65vices\x18\x04 \x03(\x0b\x32\x18.inkmotion.v1.DeviceInfo\x12$\n\x06limits\x18\x05 \x01(\x0b\x32\x14.inkmotion.v1.Limits\x12\x15\n\rauth_required\x18\x06 \x01(\x08\"\xa6\x03\n\x10SubmitJobRequest\x12\x36\n\x0btext_motion\x18\x01 \x01(\x0b\x32\x1f.inkmotion.v1.TextMotionRequestH\x00\x12\x38\n\x0cvideo_motion\x18\x02 \x01(\x0b\x32 .inkmotion.v1.VideoMotionRequestH\x00\x12\x43\n\x12raster_text_motion\x18\x03 \x01(\x0b\x32%.inkmotion.v1.RasterTextMotionRequestH\x00\x12\x36\n\x0bpath_motion\x18\x04 \x01(\x0b\x32\x1f.inkmotion.v1.PathMotionRequestH\x00\x12\x33\n\tinbetween\x18\x05 \x01(\x0b\x32\x1e.inkmotion.v1.InbetweenRequestH\x00\x12\x31\n\x06plugin\x18\x06 \x01(\x0b\x32\x1f.inkmotion.v1.PluginTaskRequestH\x00\x12\x10\n\x08priority\x18\n \x01(\x05\x12\r\n\x05label\x18\x0b \x01(\t\x12\x12\n\nrequest_id\x18\x0c \x01(\tB\x06\n\x04task\"3\n\x11SubmitJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.inkmotion.v1.Job\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"9\n\x10WatchJobResponse\x12%\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x16.inkmotion.v1.JobEvent\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"3\n\x11\x43\x61ncelJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.inkmotion.v1.Job\"7\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0einclude_result\x18\x02 \x01(\x08\"f\n\x0eGetJobResponse\x12 \n\x03job\x18\x01 \x01(\x0b\x32\x11.inkmotion.v1.JobH\x00\x12*\n\x08keyframe\x18\x02 \x01(\x0b\x32\x16.inkmotion.v1.KeyframeH\x00\x42\x06\n\x04item\"`\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12&\n\x06states\x18\x03 \x03(\x0e\x32\x16.inkmotion.v1.JobState\"L\n\x10ListJobsResponse\x12\x1f\n\x04jobs\x18\x01 \x03(\x0b\x32\x11.inkmotion.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xed\x03\n\x10\x41nimationService\x12^\n\x0fGetCapabilities\x12$.inkmotion.v1.GetCapabilitiesRequest\x1a%.inkmotion.v1.GetCapabilitiesResponse\x12L\n\tSubmitJob\x12\x1e.inkmotion.v1.SubmitJobRequest\x1a\x1f.inkmotion.v1.SubmitJobResponse\x12K\n\x08WatchJob\x12\x1d.inkmotion.v1.WatchJobRequest\x1a\x1e.inkmotion.v1.WatchJobResponse0\x01\x12L\n\tCancelJob\x12\x1e.inkmotion.v1.CancelJobRequest\x1a\x1f.inkmotion.v1.CancelJobResponse\x12\x45\n\x06GetJob\x12\x1b.inkmotion.v1.GetJobRequest\x1a\x1c.inkmotion.v1.GetJobResponse0\x01\x12I\n\x08ListJobs\x12\x1d.inkmotion.v1.ListJobsRequest\x1a\x1e.inkmotion.v1.ListJobsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,36 +36,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETCAPABILITIESREQUEST']._serialized_start=133
   _globals['_GETCAPABILITIESREQUEST']._serialized_end=157
-  _globals['_TASKINFO']._serialized_start=160
-  _globals['_TASKINFO']._serialized_end=325
-  _globals['_MODELINFO']._serialized_start=327
-  _globals['_MODELINFO']._serialized_end=442
-  _globals['_DEVICEINFO']._serialized_start=444
-  _globals['_DEVICEINFO']._serialized_end=513
-  _globals['_LIMITS']._serialized_start=516
-  _globals['_LIMITS']._serialized_end=824
-  _globals['_GETCAPABILITIESRESPONSE']._serialized_start=827
-  _globals['_GETCAPABILITIESRESPONSE']._serialized_end=1060
-  _globals['_SUBMITJOBREQUEST']._serialized_start=1063
-  _globals['_SUBMITJOBREQUEST']._serialized_end=1434
-  _globals['_SUBMITJOBRESPONSE']._serialized_start=1436
-  _globals['_SUBMITJOBRESPONSE']._serialized_end=1487
-  _globals['_WATCHJOBREQUEST']._serialized_start=1489
-  _globals['_WATCHJOBREQUEST']._serialized_end=1522
-  _globals['_WATCHJOBRESPONSE']._serialized_start=1524
-  _globals['_WATCHJOBRESPONSE']._serialized_end=1581
-  _globals['_CANCELJOBREQUEST']._serialized_start=1583
-  _globals['_CANCELJOBREQUEST']._serialized_end=1617
-  _globals['_CANCELJOBRESPONSE']._serialized_start=1619
-  _globals['_CANCELJOBRESPONSE']._serialized_end=1670
-  _globals['_GETJOBREQUEST']._serialized_start=1672
-  _globals['_GETJOBREQUEST']._serialized_end=1727
-  _globals['_GETJOBRESPONSE']._serialized_start=1729
-  _globals['_GETJOBRESPONSE']._serialized_end=1831
-  _globals['_LISTJOBSREQUEST']._serialized_start=1833
-  _globals['_LISTJOBSREQUEST']._serialized_end=1929
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1931
-  _globals['_LISTJOBSRESPONSE']._serialized_end=2007
-  _globals['_ANIMATIONSERVICE']._serialized_start=2010
-  _globals['_ANIMATIONSERVICE']._serialized_end=2503
+  _globals['_TASKPARAMETER']._serialized_start=160
+  _globals['_TASKPARAMETER']._serialized_end=474
+  _globals['_TASKPARAMETER_KIND']._serialized_start=352
+  _globals['_TASKPARAMETER_KIND']._serialized_end=450
+  _globals['_TASKINPUT']._serialized_start=477
+  _globals['_TASKINPUT']._serialized_end=724
+  _globals['_TASKINPUT_KIND']._serialized_start=596
+  _globals['_TASKINPUT_KIND']._serialized_end=724
+  _globals['_TASKINFO']._serialized_start=727
+  _globals['_TASKINFO']._serialized_end=997
+  _globals['_MODELINFO']._serialized_start=1000
+  _globals['_MODELINFO']._serialized_end=1134
+  _globals['_DEVICEINFO']._serialized_start=1136
+  _globals['_DEVICEINFO']._serialized_end=1205
+  _globals['_LIMITS']._serialized_start=1208
+  _globals['_LIMITS']._serialized_end=1516
+  _globals['_GETCAPABILITIESRESPONSE']._serialized_start=1519
+  _globals['_GETCAPABILITIESRESPONSE']._serialized_end=1752
+  _globals['_SUBMITJOBREQUEST']._serialized_start=1755
+  _globals['_SUBMITJOBREQUEST']._serialized_end=2177
+  _globals['_SUBMITJOBRESPONSE']._serialized_start=2179
+  _globals['_SUBMITJOBRESPONSE']._serialized_end=2230
+  _globals['_WATCHJOBREQUEST']._serialized_start=2232
+  _globals['_WATCHJOBREQUEST']._serialized_end=2265
+  _globals['_WATCHJOBRESPONSE']._serialized_start=2267
+  _globals['_WATCHJOBRESPONSE']._serialized_end=2324
+  _globals['_CANCELJOBREQUEST']._serialized_start=2326
+  _globals['_CANCELJOBREQUEST']._serialized_end=2360
+  _globals['_CANCELJOBRESPONSE']._serialized_start=2362
+  _globals['_CANCELJOBRESPONSE']._serialized_end=2413
+  _globals['_GETJOBREQUEST']._serialized_start=2415
+  _globals['_GETJOBREQUEST']._serialized_end=2470
+  _globals['_GETJOBRESPONSE']._serialized_start=2472
+  _globals['_GETJOBRESPONSE']._serialized_end=2574
+  _globals['_LISTJOBSREQUEST']._serialized_start=2576
+  _globals['_LISTJOBSREQUEST']._serialized_end=2672
+  _globals['_LISTJOBSRESPONSE']._serialized_start=2674
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2750
+  _globals['_ANIMATIONSERVICE']._serialized_start=2753
+  _globals['_ANIMATIONSERVICE']._serialized_end=3246
 # @@protoc_insertion_point(module_scope)

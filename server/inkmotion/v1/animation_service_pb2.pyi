@@ -2,6 +2,7 @@ from inkmotion.v1 import drawing_pb2 as _drawing_pb2
 from inkmotion.v1 import jobs_pb2 as _jobs_pb2
 from inkmotion.v1 import tasks_pb2 as _tasks_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -13,8 +14,70 @@ class GetCapabilitiesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class TaskParameter(_message.Message):
+    __slots__ = ("name", "label", "help", "kind", "default_value", "minimum", "maximum", "choices")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[TaskParameter.Kind]
+        KIND_INTEGER: _ClassVar[TaskParameter.Kind]
+        KIND_NUMBER: _ClassVar[TaskParameter.Kind]
+        KIND_BOOLEAN: _ClassVar[TaskParameter.Kind]
+        KIND_CHOICE: _ClassVar[TaskParameter.Kind]
+    KIND_UNSPECIFIED: TaskParameter.Kind
+    KIND_INTEGER: TaskParameter.Kind
+    KIND_NUMBER: TaskParameter.Kind
+    KIND_BOOLEAN: TaskParameter.Kind
+    KIND_CHOICE: TaskParameter.Kind
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    HELP_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_FIELD_NUMBER: _ClassVar[int]
+    MAXIMUM_FIELD_NUMBER: _ClassVar[int]
+    CHOICES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    label: str
+    help: str
+    kind: TaskParameter.Kind
+    default_value: str
+    minimum: float
+    maximum: float
+    choices: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., label: _Optional[str] = ..., help: _Optional[str] = ..., kind: _Optional[_Union[TaskParameter.Kind, str]] = ..., default_value: _Optional[str] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., choices: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TaskInput(_message.Message):
+    __slots__ = ("name", "label", "help", "kind", "required")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[TaskInput.Kind]
+        KIND_DRAWING: _ClassVar[TaskInput.Kind]
+        KIND_RASTER: _ClassVar[TaskInput.Kind]
+        KIND_TEXT: _ClassVar[TaskInput.Kind]
+        KIND_KEYFRAME: _ClassVar[TaskInput.Kind]
+        KIND_PATH: _ClassVar[TaskInput.Kind]
+        KIND_VIDEO: _ClassVar[TaskInput.Kind]
+    KIND_UNSPECIFIED: TaskInput.Kind
+    KIND_DRAWING: TaskInput.Kind
+    KIND_RASTER: TaskInput.Kind
+    KIND_TEXT: TaskInput.Kind
+    KIND_KEYFRAME: TaskInput.Kind
+    KIND_PATH: TaskInput.Kind
+    KIND_VIDEO: TaskInput.Kind
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    HELP_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    label: str
+    help: str
+    kind: TaskInput.Kind
+    required: bool
+    def __init__(self, name: _Optional[str] = ..., label: _Optional[str] = ..., help: _Optional[str] = ..., kind: _Optional[_Union[TaskInput.Kind, str]] = ..., required: _Optional[bool] = ...) -> None: ...
+
 class TaskInfo(_message.Message):
-    __slots__ = ("task", "name", "description", "available", "unavailable_reason", "models", "default_model")
+    __slots__ = ("task", "name", "description", "available", "unavailable_reason", "models", "default_model", "label", "inputs", "parameters")
     TASK_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +85,9 @@ class TaskInfo(_message.Message):
     UNAVAILABLE_REASON_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     task: _tasks_pb2.Task
     name: str
     description: str
@@ -29,21 +95,26 @@ class TaskInfo(_message.Message):
     unavailable_reason: str
     models: _containers.RepeatedScalarFieldContainer[str]
     default_model: str
-    def __init__(self, task: _Optional[_Union[_tasks_pb2.Task, str]] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., available: _Optional[bool] = ..., unavailable_reason: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., default_model: _Optional[str] = ...) -> None: ...
+    label: str
+    inputs: _containers.RepeatedCompositeFieldContainer[TaskInput]
+    parameters: _containers.RepeatedCompositeFieldContainer[TaskParameter]
+    def __init__(self, task: _Optional[_Union[_tasks_pb2.Task, str]] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., available: _Optional[bool] = ..., unavailable_reason: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., default_model: _Optional[str] = ..., label: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[TaskInput, _Mapping]]] = ..., parameters: _Optional[_Iterable[_Union[TaskParameter, _Mapping]]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "task", "description", "source", "available")
+    __slots__ = ("name", "task", "description", "source", "available", "task_name")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    TASK_NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     task: _tasks_pb2.Task
     description: str
     source: str
     available: bool
-    def __init__(self, name: _Optional[str] = ..., task: _Optional[_Union[_tasks_pb2.Task, str]] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., available: _Optional[bool] = ...) -> None: ...
+    task_name: str
+    def __init__(self, name: _Optional[str] = ..., task: _Optional[_Union[_tasks_pb2.Task, str]] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., available: _Optional[bool] = ..., task_name: _Optional[str] = ...) -> None: ...
 
 class DeviceInfo(_message.Message):
     __slots__ = ("name", "description", "memory_bytes")
@@ -100,12 +171,13 @@ class GetCapabilitiesResponse(_message.Message):
     def __init__(self, server_version: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[TaskInfo, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., devices: _Optional[_Iterable[_Union[DeviceInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., auth_required: _Optional[bool] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
-    __slots__ = ("text_motion", "video_motion", "raster_text_motion", "path_motion", "inbetween", "priority", "label", "request_id")
+    __slots__ = ("text_motion", "video_motion", "raster_text_motion", "path_motion", "inbetween", "plugin", "priority", "label", "request_id")
     TEXT_MOTION_FIELD_NUMBER: _ClassVar[int]
     VIDEO_MOTION_FIELD_NUMBER: _ClassVar[int]
     RASTER_TEXT_MOTION_FIELD_NUMBER: _ClassVar[int]
     PATH_MOTION_FIELD_NUMBER: _ClassVar[int]
     INBETWEEN_FIELD_NUMBER: _ClassVar[int]
+    PLUGIN_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -114,10 +186,11 @@ class SubmitJobRequest(_message.Message):
     raster_text_motion: _tasks_pb2.RasterTextMotionRequest
     path_motion: _tasks_pb2.PathMotionRequest
     inbetween: _tasks_pb2.InbetweenRequest
+    plugin: _tasks_pb2.PluginTaskRequest
     priority: int
     label: str
     request_id: str
-    def __init__(self, text_motion: _Optional[_Union[_tasks_pb2.TextMotionRequest, _Mapping]] = ..., video_motion: _Optional[_Union[_tasks_pb2.VideoMotionRequest, _Mapping]] = ..., raster_text_motion: _Optional[_Union[_tasks_pb2.RasterTextMotionRequest, _Mapping]] = ..., path_motion: _Optional[_Union[_tasks_pb2.PathMotionRequest, _Mapping]] = ..., inbetween: _Optional[_Union[_tasks_pb2.InbetweenRequest, _Mapping]] = ..., priority: _Optional[int] = ..., label: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, text_motion: _Optional[_Union[_tasks_pb2.TextMotionRequest, _Mapping]] = ..., video_motion: _Optional[_Union[_tasks_pb2.VideoMotionRequest, _Mapping]] = ..., raster_text_motion: _Optional[_Union[_tasks_pb2.RasterTextMotionRequest, _Mapping]] = ..., path_motion: _Optional[_Union[_tasks_pb2.PathMotionRequest, _Mapping]] = ..., inbetween: _Optional[_Union[_tasks_pb2.InbetweenRequest, _Mapping]] = ..., plugin: _Optional[_Union[_tasks_pb2.PluginTaskRequest, _Mapping]] = ..., priority: _Optional[int] = ..., label: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SubmitJobResponse(_message.Message):
     __slots__ = ("job",)

@@ -16,6 +16,7 @@ class Task(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TASK_RASTER_TEXT_MOTION: _ClassVar[Task]
     TASK_PATH_MOTION: _ClassVar[Task]
     TASK_INBETWEEN: _ClassVar[Task]
+    TASK_PLUGIN: _ClassVar[Task]
 
 class Easing(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -48,6 +49,7 @@ TASK_VIDEO_MOTION: Task
 TASK_RASTER_TEXT_MOTION: Task
 TASK_PATH_MOTION: Task
 TASK_INBETWEEN: Task
+TASK_PLUGIN: Task
 EASING_UNSPECIFIED: Easing
 EASING_LINEAR: Easing
 EASING_EASE_IN_OUT: Easing
@@ -184,3 +186,26 @@ class InbetweenRequest(_message.Message):
     unmatched: UnmatchedStrokes
     result_form: ResultForm
     def __init__(self, start: _Optional[_Union[_drawing_pb2.Keyframe, _Mapping]] = ..., end: _Optional[_Union[_drawing_pb2.Keyframe, _Mapping]] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., easing: _Optional[_Union[Easing, str]] = ..., motion_path: _Optional[_Union[MotionPath, str]] = ..., unmatched: _Optional[_Union[UnmatchedStrokes, str]] = ..., result_form: _Optional[_Union[ResultForm, str]] = ...) -> None: ...
+
+class PluginTaskRequest(_message.Message):
+    __slots__ = ("task", "model", "drawing", "raster", "prompt", "parameters")
+    class ParametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DRAWING_FIELD_NUMBER: _ClassVar[int]
+    RASTER_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    task: str
+    model: str
+    drawing: _drawing_pb2.Drawing
+    raster: _drawing_pb2.Raster
+    prompt: str
+    parameters: _containers.ScalarMap[str, str]
+    def __init__(self, task: _Optional[str] = ..., model: _Optional[str] = ..., drawing: _Optional[_Union[_drawing_pb2.Drawing, _Mapping]] = ..., raster: _Optional[_Union[_drawing_pb2.Raster, _Mapping]] = ..., prompt: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ...) -> None: ...
