@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from google.protobuf.descriptor import FieldDescriptor
 
 from inkmotion import tasks
 from inkmotion.limits import Limits
@@ -20,7 +21,7 @@ from conftest import REPO
 def test_every_task_of_the_contract_has_its_module_and_one_name():
     oneof = service_pb2.SubmitJobRequest.DESCRIPTOR.oneofs_by_name["task"]
     specs = list(tasks.registry().values())
-    assert [s.name for s in specs] == [f.name for f in oneof.fields] == list(tasks.NAMES)
+    assert [s.name for s in specs] == [f.name for f in oneof.fields if f.name != tasks.PLUGIN] == list(tasks.NAMES)
     for spec in specs:
         assert tasks_pb2.Task.Name(spec.task) == "TASK_" + spec.name.upper()
         assert service_pb2.SubmitJobRequest.DESCRIPTOR.fields_by_name[spec.name].message_type.full_name == spec.request_class.DESCRIPTOR.full_name
@@ -74,3 +75,42 @@ def test_parameter_bounds_are_enforced_in_the_tasks_own_words():
         check_params(tasks_pb2.RasterTextMotionRequest(steps=401), PARAMS, limits, "raster_text_motion")
     with pytest.raises(InvalidInput, match=r"raster_text_motion.steps: 1001 is over the limit of 1000"):
         check_params(tasks_pb2.RasterTextMotionRequest(steps=1001), PARAMS, Limits(max_steps=5000), "raster_text_motion")
+
+
+_KINDS = {FieldDescriptor.TYPE_BOOL: "KIND_BOOLEAN", FieldDescriptor.TYPE_ENUM: "KIND_CHOICE",
+          FieldDescriptor.TYPE_FLOAT: "KIND_NUMBER", FieldDescriptor.TYPE_DOUBLE: "KIND_NUMBER",
+          FieldDescriptor.TYPE_UINT32: "KIND_INTEGER", FieldDescriptor.TYPE_UINT64: "KIND_INTEGER",
+          FieldDescriptor.TYPE_INT32: "KIND_INTEGER"}
+
+
+@pytest.mark.parametrize("name", list(tasks.NAMES))
+def test_every_described_parameter_and_input_is_a_field_of_the_tasks_request(name):
+    """What capabilities say a task takes is what its request message has, of the kind it says."""
+    spec = tasks.get(name)
+    fields = spec.request_class.DESCRIPTOR.fields_by_name
+    for param in spec.params:
+        assert service_pb2.TaskParameter.Kind.Name(param.kind) == _KINDS[fields[param.name].type], param.name
+        if param.choices:
+            assert param.default in param.choices
+    for item in spec.inputs:
+        assert item.name in fields, item.name
+    described = spec.describe(Limits())
+    assert [p.name for p in described.parameters] == [p.name for p in spec.params]
+    assert described.label and described.name == name
+
+
+def test_a_form_fills_the_request_that_the_check_reads_back():
+    from inkmotion import forms
+    from inkmotion.tasks.base import set_params
+
+    spec = tasks.get("inbetween")
+    request = forms.new_request("inbetween")
+    assert isinstance(request, tasks_pb2.InbetweenRequest)
+    forms.set_parameters(request, spec.describe(Limits()).parameters, {"easing": "ease-in", "unmatched": "draw-on", "frames": 5})
+    assert (request.easing, request.unmatched, request.frames) == (tasks_pb2.EASING_EASE_IN, tasks_pb2.UNMATCHED_STROKES_DRAW_ON, 5)
+    assert set_params(request, spec.params) == {"easing": "ease-in", "unmatched": "draw-on", "frames": 5}
+    with pytest.raises(KeyError):
+        forms.set_parameters(request, spec.describe(Limits()).parameters, {"steps": 3})
+    plugin = forms.new_request("sparkle")
+    assert isinstance(plugin, tasks_pb2.PluginTaskRequest) and plugin.task == "sparkle"
+    assert forms.submission_field(plugin) == "plugin" and forms.submission_field(request) == "inbetween"

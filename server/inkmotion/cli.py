@@ -459,6 +459,14 @@ def _add_remote(parser, required: bool = False) -> None:
     parser.add_argument("--tls-ca", type=Path, help="CA certificate (PEM) to trust for TLS")
 
 
+class _TaskParser(argparse.ArgumentParser):
+    """`animate TASK`'s parser: a usage error is one line that says where the task's help is."""
+
+    def error(self, message: str) -> "NoReturn":  # noqa: F821
+        task = self.prog.rsplit(" ", 1)[-1]
+        fail(f"{message} (see `inkmotion animate {task} --help`)", EXIT_USAGE)
+
+
 def _add_task_parser(commands, spec, common) -> None:
     """`animate TASK`: the task's inputs as arguments and its parameters as options, each with its
     help, default and range, all from the task's own descriptions (what capabilities carry)."""
@@ -557,7 +565,7 @@ def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     common.add_argument("--detach", action="store_true",
                         help="with --server: submit, print the job id on stdout and return (see `inkmotion jobs`)")
     _add_remote(common)
-    by_task = animate.add_subparsers(dest="task", metavar="TASK", required=True)
+    by_task = animate.add_subparsers(dest="task", metavar="TASK", required=True, parser_class=_TaskParser)
     if "animate" in argv:
         from inkmotion import tasks
 

@@ -73,7 +73,7 @@ def default_of(parameter: service_pb2.TaskParameter):
 def new_request(task_name: str):
     """An empty request for the task of this name (TaskInfo.name): its own message for a task of
     the contract, a PluginTaskRequest naming it for any other."""
-    field = _TASKS.fields_by_name.get(task_name) if task_name != PLUGIN else None
+    field = next((f for f in _TASKS.fields if f.name == task_name and f.name != PLUGIN), None)
     if field is None:
         return tasks_pb2.PluginTaskRequest(task=task_name)
     return getattr(tasks_pb2, field.message_type.name)()

@@ -28,16 +28,15 @@ Request = object  # one of the *Request messages of tasks.proto
 Inputs = object  # a task's request decoded by its check; `.request` is the message
 Runner = Callable[[Inputs, str, ProgressCallback], object]  # (inputs, device, on_progress) -> Animation
 
-_ONEOF = service_pb2.SubmitJobRequest.DESCRIPTOR.oneofs_by_name["task"]
 PLUGIN = forms.PLUGIN  # the SubmitJobRequest field of PluginTaskRequest: not a task's name
 
 
 def contract_name(request_class) -> str:
     """The SubmitJobRequest field that carries `request_class`: the task's one name."""
-    for f in _ONEOF.fields:
-        if f.message_type.full_name == request_class.DESCRIPTOR.full_name:
-            return f.name
-    raise ValueError(f"{request_class.DESCRIPTOR.full_name} is not a task of SubmitJobRequest")
+    try:
+        return forms.submission_field(request_class())
+    except TypeError:
+        raise ValueError(f"{request_class.DESCRIPTOR.full_name} is not a task of SubmitJobRequest") from None
 
 
 @dataclass(frozen=True)
