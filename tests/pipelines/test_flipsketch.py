@@ -132,9 +132,29 @@ def test_chained_clips_join_continuously(pipeline, sketch, monkeypatch):
     np.testing.assert_array_equal(inputs[1].rgba, frames[2].rgba)
 
 
-def test_several_seeds_run_as_one_batch(pipeline, sketch):
-    frames = pipeline(sketch, "a cat", FlipSketchConfig(**{**FAST, "seeds": 3}))
-    assert len(frames) == 4
+def test_several_seeds_run_as_one_batch_give_different_candidates_and_the_best_scored_is_kept(
+        pipeline, sketch, tiny_clip, monkeypatch):
+    chooser = FlipSketchPipeline(pipeline.unet, pipeline.vae, pipeline.text_encoder, pipeline.tokenizer,
+                                 pipeline.scheduler, clip_model=tiny_clip[0], clip_processor=tiny_clip[1])
+    clips, scored = [], []
+    run_clip, score = chooser.clip, chooser.scores
+    monkeypatch.setattr(chooser, "clip", lambda *a, **k: clips.append(run_clip(*a, **k)) or clips[-1])
+    monkeypatch.setattr(chooser, "scores", lambda *a: scored.append(score(*a)) or scored[-1])
+    config = FlipSketchConfig(**{**FAST, "seeds": 3})
+    frames = chooser(sketch, "a cat", config)
+    assert len(frames) == 4 and len(clips) == 1
+    candidates = clips[0]
+    assert candidates.shape[0] == 3  # one batch, one candidate a seed
+    for i in range(3):
+        for j in range(i):
+            assert (candidates[i] - candidates[j]).abs().max() > 1e-3, f"seeds {i} and {j} gave the same frames"
+    kept = int(scored[0].argmax())
+    assert all(scored[0][kept] >= s for s in scored[0])
+    # What came back is the kept candidate's frames, and no other candidate's.
+    as_output = [[gray_to_raster(back_to_canvas(g, sketch.width, sketch.height), config.binarize).rgba
+                  for g in candidates[k].numpy()] for k in range(3)]
+    matches = [k for k in range(3) if all(np.array_equal(a, f.rgba) for a, f in zip(as_output[k], frames))]
+    assert matches == [kept]
 
 
 def test_cancelling_stops_within_one_step(pipeline, sketch):
@@ -170,10 +190,12 @@ def test_otsu_splits_two_populations():
     assert (raster.rgba[:, :8, 3] == 255).all() and (raster.rgba[:, 8:, 3] == 0).all()
 
 
-def test_clip_keeps_the_seed_closest_to_the_sketch(pipeline, tmp_path):
-    # A tiny random CLIP, saved and loaded the way a configured `clip = "..."` model is.
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    """A tiny random CLIP, saved and loaded the way a configured `clip = "..."` model is."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
+    folder = tmp_path_factory.mktemp("clip")
     config = CLIPConfig(
         text_config=dict(vocab_size=100, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2),
         vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
@@ -181,11 +203,14 @@ def test_clip_keeps_the_seed_closest_to_the_sketch(pipeline, tmp_path):
         projection_dim=16,
     )
     torch.manual_seed(0)
-    CLIPModel(config).save_pretrained(tmp_path / "clip", safe_serialization=True)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(tmp_path / "clip")
-    clip_model, clip_processor = models.load_clip(str(tmp_path / "clip"), "cpu")
+    CLIPModel(config).save_pretrained(folder, safe_serialization=True)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    return models.load_clip(str(folder), "cpu")
+
+
+def test_clip_keeps_the_seed_closest_to_the_sketch(pipeline, tiny_clip):
     chooser = FlipSketchPipeline(pipeline.unet, pipeline.vae, pipeline.text_encoder, pipeline.tokenizer,
-                                 pipeline.scheduler, clip_model=clip_model, clip_processor=clip_processor)
+                                 pipeline.scheduler, clip_model=tiny_clip[0], clip_processor=tiny_clip[1])
     rng = np.random.default_rng(1)
     sketch = np.ones((32, 32), np.float32)
     sketch[8:24, 15:17] = 0

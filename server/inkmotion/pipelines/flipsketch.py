@@ -322,8 +322,14 @@ class FlipSketchPipeline:
 
     def choose(self, frames: torch.Tensor, sketch_gray: np.ndarray) -> int:
         """The seed whose frames are closest to the sketch in CLIP image space (first seed without CLIP)."""
+        scores = self.scores(frames, sketch_gray)
+        return 0 if scores is None else int(scores.argmax())
+
+    def scores(self, frames: torch.Tensor, sketch_gray: np.ndarray) -> torch.Tensor | None:
+        """Each seed's score: the mean cosine similarity of its frames [seeds, M, H, W] to the
+        sketch in CLIP image space. None without CLIP, or with one seed (nothing to choose)."""
         if self.clip_model is None or frames.shape[0] == 1:
-            return 0
+            return None
         images = [np.uint8(sketch_gray * 255)] + [np.uint8(f * 255) for f in frames.reshape(-1, *frames.shape[-2:]).cpu().numpy()]
         inputs = self.clip_processor(images=[np.repeat(i[..., None], 3, -1) for i in images], return_tensors="pt")
         clip_device = next(self.clip_model.parameters()).device
@@ -332,8 +338,7 @@ class FlipSketchPipeline:
         if not torch.is_tensor(emb):  # transformers 5: an output whose pooler_output is the projection
             emb = emb.pooler_output
         emb = F.normalize(emb.float(), dim=-1)
-        similarity = (emb[1:] @ emb[0]).reshape(frames.shape[0], frames.shape[1]).mean(1)
-        return int(similarity.argmax())
+        return (emb[1:] @ emb[0]).reshape(frames.shape[0], frames.shape[1]).mean(1)
 
     # -- one clip -----------------------------------------------------------------------------
 
