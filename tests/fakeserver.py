@@ -166,12 +166,22 @@ class FakeJob:
 
 # -- the server ------------------------------------------------------------------------------------
 
+def default_capabilities() -> service_pb2.GetCapabilitiesResponse:
+    """What a real server on this checkout says of its tasks (their own descriptions), every
+    task available: what host code builds its forms from."""
+    from inkmotion import tasks
+    from inkmotion.limits import Limits
+
+    described = [spec.describe(Limits()) for spec in tasks.registry().values()]
+    for info in described:
+        info.available, info.unavailable_reason = True, ""
+    return service_pb2.GetCapabilitiesResponse(server_version="fake", tasks=described, limits=Limits().to_proto())
+
+
 class FakeServer(service_grpc.AnimationServiceServicer):
     def __init__(self, *, token: str | None = None, capabilities: service_pb2.GetCapabilitiesResponse | None = None):
         self.token = token
-        self.capabilities = capabilities or service_pb2.GetCapabilitiesResponse(
-            server_version="fake", tasks=[service_pb2.TaskInfo(task=t, name=tasks_pb2.Task.Name(t), available=True)
-                                          for t in tasks_pb2.Task.values() if t])
+        self.capabilities = capabilities or default_capabilities()
         self.jobs: dict[str, FakeJob] = {}
         self.calls: list[tuple[str, str]] = []  # (method, job id or request id), in order
         self.watches: dict[str, int] = {}  # job id -> watches that have heard the job's state so far
