@@ -1,7 +1,7 @@
 """Build the installable add-ons: `python scripts/build_addons.py --out dist/`.
 
 Blender: `inkmotion-blender-VERSION.zip`, a Blender 4.2+ extension. It holds the add-on from
-addons/blender/inkmotion, the project's client (server/inkmotion/client.py and the generated
+addons/blender/inkmotion, the project's client (server/inkmotion/client.py, forms.py and the generated
 inkmotion.v1 modules) vendored as the add-on's private package `_client` (by scripts/vendoring.py,
 which the Krita build shares), and the wheels of every
 runtime dependency of that client (grpcio, protobuf and what they pull in) for Blender's Python
@@ -53,8 +53,8 @@ PLATFORMS = {
 # -- the vendored client -------------------------------------------------------------------------
 
 def vendor_client(dest: Path) -> list[Path]:
-    """The client and inkmotion.v1 as the add-on's private package `dest` (scripts/vendoring.py)."""
-    return vendoring.vendor(dest, ("client.py",), by="build_addons.py")
+    """The client, the task forms and inkmotion.v1 as the add-on's private package `dest` (scripts/vendoring.py)."""
+    return vendoring.vendor(dest, ("client.py", "forms.py"), by="build_addons.py")
 
 
 # -- wheels --------------------------------------------------------------------------------------

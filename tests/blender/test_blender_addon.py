@@ -180,7 +180,8 @@ def test_the_zip_is_one_installable_file(addon_zip):
             assert any(Path(w).name.startswith(package + "-") and platform_tag in w for w in wheels), (package, platform_tag)
     assert all("cp311" in w or "abi3" in w or "py3-none-any" in w for w in wheels)
     assert set(manifest["platforms"]) == {"linux-x64", "windows-x64", "macos-arm64", "macos-x64"}
-    assert {"_client/client.py", "_client/v1/tasks_pb2.py", "_client/v1/animation_service_pb2_grpc.py"} <= set(vendored)
+    assert {"_client/client.py", "_client/forms.py", "_client/v1/tasks_pb2.py",
+            "_client/v1/animation_service_pb2_grpc.py"} <= set(vendored)
     for name, text in vendored.items():  # the private copy never reaches for a user-installed `inkmotion`
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.ImportFrom) and node.level == 0:
