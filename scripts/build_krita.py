@@ -6,7 +6,7 @@
     python scripts/build_krita.py --out DIR
 
 The zip holds `inkmotion.desktop` and the `inkmotion/` plugin folder. The shared client
-(server/inkmotion/client.py, with its job runner), the generated `inkmotion.v1` modules and the
+(server/inkmotion/client.py, with its job runner), the task forms (forms.py), the generated `inkmotion.v1` modules and the
 codec's SVG path reader (codec/svgpath.py, standard library only) are vendored into
 `inkmotion/_vendor/` by scripts/vendoring.py, as for Blender, with their imports made relative, so
 they cannot meet another `inkmotion` package on Krita's path. `--offline` adds `inkmotion/wheels/`
@@ -61,9 +61,10 @@ def requirements() -> tuple[str, ...]:
 
 
 def vendor(package: Path) -> list[Path]:
-    """The client, inkmotion.v1 and the SVG path reader as `package/_vendor` (scripts/vendoring.py);
+    """The client, inkmotion.v1, the task forms (forms.py: capabilities' parameters -> a request;
+    protobuf + the contract) and the SVG path reader as `package/_vendor` (scripts/vendoring.py);
     the path reader stays standard library only, as frames.py imports it before grpc is installed."""
-    return vendoring.vendor(package / "_vendor", ("client.py", "codec/svgpath.py"), by="build_krita.py",
+    return vendoring.vendor(package / "_vendor", ("client.py", "forms.py", "codec/svgpath.py"), by="build_krita.py",
                             stdlib_only=("codec/svgpath.py",))
 
 

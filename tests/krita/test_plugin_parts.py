@@ -42,6 +42,7 @@ def plugin(tmp_path_factory):
     spec.loader.exec_module(module)
     import inkmotion_krita.deps  # noqa: F401
     import inkmotion_krita.frames  # noqa: F401
+    import inkmotion_krita.capabilities  # noqa: F401
     import inkmotion_krita.jobs  # noqa: F401
 
     yield module
@@ -57,7 +58,7 @@ def test_zip_holds_the_desktop_file_and_a_standalone_client(tmp_path):
     with zipfile.ZipFile(archive) as z:
         names = set(z.namelist())
         assert {"inkmotion.desktop", "inkmotion/__init__.py", "inkmotion/manual.html", "inkmotion/deps.py",
-                "inkmotion/_vendor/client.py", "inkmotion/_vendor/v1/tasks_pb2.py",
+                "inkmotion/_vendor/client.py", "inkmotion/_vendor/forms.py", "inkmotion/_vendor/v1/tasks_pb2.py",
                 "inkmotion/_vendor/v1/animation_service_pb2_grpc.py"} <= names
         assert not any("__pycache__" in n or "/_deps/" in n for n in names)
         for name in names:
@@ -354,3 +355,133 @@ def _keys(plugin):
     _, pb = plugin.jobs.vendored()
     pixels = {"width": 2, "height": 2, "rgba": bytes(16)}
     return pb, (0, pixels), (4, pixels), plugin.frames.Settings()
+
+
+# --- capabilities: the task choice and each task's form ------------------------------------
+
+
+def _capabilities_with_wobble():
+    """What a server with path_motion unavailable and the test plugin's `wobble` says."""
+    from fakeserver import default_capabilities
+    from inkmotion.limits import Limits
+
+    sys.path.insert(0, str(REPO / "tests" / "plugins"))
+    try:
+        import inkmotion_test_task
+    finally:
+        sys.path.pop(0)
+    caps = default_capabilities()
+    specs = {}
+    inkmotion_test_task.register(specs)
+    caps.tasks.append(specs["wobble"].describe(Limits()))
+    [path] = [t for t in caps.tasks if t.name == "path_motion"]
+    path.available, path.unavailable_reason = False, "no motion model installed for path_motion"
+    return caps
+
+
+def test_the_task_choice_follows_the_servers_capabilities(plugin):
+    caps = plugin.capabilities
+    with FakeServer(capabilities=_capabilities_with_wobble()) as fake:
+        loader = caps.Loader(fake.address).start()
+        assert loader.wait(30) and loader.error == "", loader.error
+        assert fake.called("GetCapabilities")
+    model = {c.name: c for c in caps.task_model(loader.response)}
+    assert not model["path_motion"].enabled and model["path_motion"].reason == "no motion model installed for path_motion"
+    assert model["path_motion"].label == "Follow path"
+    assert model["wobble"].enabled and model["wobble"].label == "Wobble" and model["wobble"].info.name == "wobble"
+    assert model["inbetween"].enabled and model["text_motion"].label == "Animate from text"
+    assert model["raster_text_motion"].enabled and model["raster_text_motion"].label == "Animate painted sketch"
+    # video_motion is available on the server, but Krita cannot give it a clip.
+    assert not model["video_motion"].enabled and "video" in model["video_motion"].reason
+
+    # A task Krita knows that the server does not list is disabled, saying so.
+    listed = _capabilities_with_wobble()
+    del listed.tasks[[t.name for t in listed.tasks].index("inbetween")]
+    inbetween = {c.name: c for c in caps.task_model(listed)}["inbetween"]
+    assert not inbetween.enabled and inbetween.reason == "this server does not offer Inbetween"
+    # A plugin task asking for an input Krita cannot give is disabled with the input named.
+    odd = listed.tasks.add(name="echo", label="Echo", available=True)
+    odd.inputs.add(name="clip", label="Clip", kind=6, required=True)
+    echo = {c.name: c for c in caps.task_model(listed)}["echo"]
+    assert not echo.enabled and echo.reason == "Echo needs a video (Clip), which Krita cannot give"
+
+
+def test_an_unreachable_server_disables_every_task_with_its_words(plugin):
+    loader = plugin.capabilities.Loader("127.0.0.1:9").start()
+    assert loader.wait(30)
+    assert loader.response is None and "127.0.0.1:9" in loader.error
+    model = plugin.capabilities.task_model(None, loader.error)
+    assert [c.name for c in model] == ["inbetween", "text_motion", "raster_text_motion", "path_motion"]
+    assert all(not c.enabled and c.reason == loader.error for c in model)
+
+
+def test_the_wobble_form_and_the_request_it_fills(plugin):
+    caps = plugin.capabilities
+    [wobble] = [t for t in _capabilities_with_wobble().tasks if t.name == "wobble"]
+    fields = {f.name: f for f in caps.form_fields(wobble)}
+    assert list(fields) == ["frames", "amplitude", "loop", "wave"]
+    frames, amplitude, loop, wave = fields.values()
+    assert (frames.kind, frames.default, frames.minimum, frames.maximum) == ("integer", 12, 2, 128)
+    assert (amplitude.kind, amplitude.default, amplitude.minimum, amplitude.maximum) == ("number", 4.0, 0, 50)
+    assert (loop.kind, loop.default) == ("boolean", True)
+    assert (wave.kind, wave.default, wave.choices) == ("choice", "sine", ("sine", "square"))
+    assert (amplitude.label, amplitude.help) == ("Amplitude", "How far points swing, in pixels")
+
+    _, pb = plugin.jobs.vendored()
+    svg = plugin.frames.document_svg(KRITA_LAYER_SVG, 400, 200, 300)
+    drawing = plugin.frames.svg_drawing(pb, svg, 400, 200)
+    values = {"frames": 6, "amplitude": 3.0, "loop": False, "wave": "square"}
+    request = caps.plugin_request(wobble, values, drawing=drawing, model=" wobble-cpu ")
+    assert type(request).__name__ == "PluginTaskRequest" and request.task == "wobble" and request.model == "wobble-cpu"
+    assert dict(request.parameters) == {"frames": "6", "amplitude": "3.0", "loop": "false", "wave": "square"}
+    assert request.drawing.point_counts == drawing.point_counts and request.drawing.width == 400
+    with pytest.raises(KeyError):
+        caps.plugin_request(wobble, {"speed": 2}, drawing=drawing)
+    with pytest.raises(ValueError, match="Wobble needs Drawing: select a vector layer"):
+        caps.plugin_request(wobble, values)
+
+    # A contract task's form fills its own message, a choice by its word.
+    [inbetween] = [t for t in _capabilities_with_wobble().tasks if t.name == "inbetween"]
+    assert {f.name: f.kind for f in caps.form_fields(inbetween)}["easing"] == "choice"
+    request = caps.fill(pb.tasks_pb2.InbetweenRequest(), inbetween, {"frames": 5, "easing": "ease-in"})
+    assert request.frames == 5 and request.easing == pb.tasks_pb2.EASING_EASE_IN
+
+
+def test_a_vector_layer_becomes_the_strokes_the_server_reads(plugin):
+    """The DRAWING input Krita gives: the same strokes, on the same pixels, as the server's own
+    SVG reader finds in the layer's SVG."""
+    from inkmotion.codec.svg import read_svg
+
+    _, pb = plugin.jobs.vendored()
+    svg = plugin.frames.document_svg(KRITA_LAYER_SVG, 400, 200, 300)
+    [(points, radius)] = plugin.frames.svg_strokes(svg)
+    [stroke] = read_svg(svg).strokes
+    assert points[0] == pytest.approx(tuple(stroke.points[0]), abs=1e-3)
+    assert points[-1] == pytest.approx(tuple(stroke.points[-1]), abs=1e-3)
+    assert radius == pytest.approx(1.5 * 300 / 72 / 2)
+    drawing = plugin.frames.svg_drawing(pb, svg, 400, 200)
+    [(back, _, colour)] = plugin.frames.drawing_strokes(drawing)
+    assert [c for p in back for c in p] == pytest.approx([c for p in points for c in p], abs=1e-3) and colour == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_wobble_runs_on_a_real_server_and_its_drawings_become_frames(plugin, tmp_path):
+    caps = plugin.capabilities
+    _, pb = plugin.jobs.vendored()
+    with ServerProcess(tmp_path / "data", "--plugin", "inkmotion_test_task") as server:
+        response, error = caps.fetch(server.address)
+        assert error == ""
+        [wobble] = [c for c in caps.task_model(response) if c.name == "wobble"]
+        assert wobble.enabled and wobble.label == "Wobble"
+        values = {f.name: f.default for f in caps.form_fields(wobble.info)}
+        values["frames"] = 4
+        svg = plugin.frames.document_svg(KRITA_LAYER_SVG, 400, 200, 300)
+        request = caps.plugin_request(wobble.info, values, drawing=plugin.frames.svg_drawing(pb, svg, 400, 200))
+        events = _wait(plugin.jobs.start(server.address, request, label="wobble"))
+    assert events[-1].kind.value == "finished", events[-1]
+    with pytest.raises(ValueError, match="drawing"):
+        plugin.frames.result_frames(events[-1].result.keyframes)
+    frames = plugin.frames.result_frames(events[-1].result.keyframes, drawings=True)
+    assert [f.frame for f in frames] == [1, 2, 3, 4]
+    assert [(f.width, f.height, len(f.strokes)) for f in frames] == [(400, 200, 1)] * 4
+    assert events[-1].result.info.layer == "Wobble"  # the name the docker gives the new layer
+    assert frames[1].strokes[0][0][0] != frames[0].strokes[0][0][0]  # it wobbles

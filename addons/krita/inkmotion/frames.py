@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from ._vendor.svgpath import nodes
+from ._vendor.svgpath import nodes, subpaths
 
 MAX_KEY_SEARCH = 10_000  # frames looked through for the keys around the current time
 
@@ -62,7 +62,7 @@ def keys_around(has_key: Callable[[int], bool], current: int, first: int = 0, la
 class Settings:
     """What the docker's fields say."""
 
-    task: str = "inbetween"  # inbetween | animate | path
+    task: str = "inbetween"  # a task's name (TaskInfo.name): inbetween, text_motion, a plugin task's...
     prompt: str = ""
     frames: int = 0  # 0: the method's default (for Inbetween: every frame between the keys)
     fidelity: float = 0.5  # lambda: 1 keeps the drawing, 0 lets it move (FlipSketch's composition weight)
@@ -191,22 +191,116 @@ def svg_path_points(d: str) -> list[tuple[float, float]]:
     return nodes(d)
 
 
+_PATH_ELEMENT = re.compile(r"<path\b([^>]*)>", re.DOTALL)
+_TRANSFORM = re.compile(r"(matrix|translate|scale)\s*\(([^)]*)\)")
+_VIEWBOX = re.compile(r'viewBox="([^"]*)"')
+CURVE_SAMPLES = 8  # points per cubic segment when shapes become strokes
+
+
+def _transform(text: str) -> tuple[float, ...]:
+    """An SVG transform attribute (matrix, translate, scale) as (a, b, c, d, e, f)."""
+    a, b, c, d, e, f = 1.0, 0.0, 0.0, 1.0, 0.0, 0.0
+    for name, args in _TRANSFORM.findall(text or ""):
+        n = [float(x) for x in re.split(r"[\s,]+", args.strip()) if x]
+        if name == "matrix" and len(n) == 6:
+            m = n
+        elif name == "translate":
+            m = [1, 0, 0, 1, n[0] if n else 0.0, n[1] if len(n) > 1 else 0.0]
+        elif name == "scale" and n:
+            m = [n[0], 0, 0, n[1] if len(n) > 1 else n[0], 0, 0]
+        else:
+            continue
+        a, b, c, d, e, f = (a * m[0] + c * m[1], b * m[0] + d * m[1], a * m[2] + c * m[3], b * m[2] + d * m[3],
+                            a * m[4] + c * m[5] + e, b * m[4] + d * m[5] + f)
+    return a, b, c, d, e, f
+
+
+def svg_strokes(svg: str) -> list[tuple[list[tuple[float, float]], float]]:
+    """The strokes of a `document_svg` document, in document pixels: each <path>'s subpaths (curves
+    sampled, the path's own transform and the page's viewBox applied) with its radius (half its
+    stroke-width). Group transforms are not read: Krita writes a shape's transform on the shape."""
+    view = _VIEWBOX.search(svg)
+    width = re.search(r'<svg\b[^>]*?\swidth="([\d.]+)"', svg)
+    scale = 1.0
+    if view and width:
+        box = [float(x) for x in re.split(r"[\s,]+", view.group(1).strip())]
+        scale = float(width.group(1)) / box[2] if len(box) == 4 and box[2] else 1.0
+    strokes = []
+    for attributes in _PATH_ELEMENT.findall(svg):
+        found = dict((name, value[1:-1]) for name, value in _ATTRIBUTE.findall(attributes))
+        a, b, c, d, e, f = _transform(found.get("transform", ""))
+        width_match = re.match(r"[\d.]+", found.get("stroke-width", "1"))
+        radius = max(0.5, float(width_match.group(0)) * scale * abs(a * d - b * c) ** 0.5 / 2) if width_match else 0.5
+        for ctrl, closed in subpaths(found.get("d", "")):
+            points = [(ctrl[0], ctrl[1])]
+            for i in range(2, len(ctrl) - 1, 6):
+                x0, y0 = points[-1] if i == 2 else (ctrl[i - 2], ctrl[i - 1])
+                x1, y1, x2, y2, x3, y3 = ctrl[i:i + 6]
+                for k in range(1, CURVE_SAMPLES + 1):
+                    t = k / CURVE_SAMPLES
+                    u = 1 - t
+                    points.append((u**3 * x0 + 3 * u * u * t * x1 + 3 * u * t * t * x2 + t**3 * x3,
+                                   u**3 * y0 + 3 * u * u * t * y1 + 3 * u * t * t * y2 + t**3 * y3))
+            if closed:
+                points.append(points[0])
+            strokes.append(([((a * x + c * y + e) * scale, (b * x + d * y + f) * scale) for x, y in points], radius))
+    return strokes
+
+
+def svg_drawing(pb, svg: str, width: int, height: int, layer: str = ""):
+    """A Drawing message of a `document_svg` document's strokes (what a task's DRAWING input takes)."""
+    import struct
+
+    strokes = svg_strokes(svg)
+    if not strokes:
+        raise ValueError("the vector layer has no paths Krita can send as strokes: draw on it first")
+    flat = [c for points, _ in strokes for point in points for c in point]
+    radii = [radius for points, radius in strokes for _ in points]
+    return pb.drawing_pb2.Drawing(width=width, height=height, layer=layer, point_counts=[len(p) for p, _ in strokes],
+                                  positions=struct.pack(f"<{len(flat)}f", *flat),
+                                  radii=struct.pack(f"<{len(radii)}f", *radii))
+
+
+def drawing_strokes(drawing) -> list[tuple[list[tuple[float, float]], float, tuple]]:
+    """A Drawing message's strokes as (points, radius, RGBA 0..1) for a painter to draw."""
+    import struct
+
+    count = sum(drawing.point_counts)
+    positions = struct.unpack(f"<{2 * count}f", drawing.positions) if count else ()
+    radii = struct.unpack(f"<{count}f", drawing.radii) if len(drawing.radii) == 4 * count else (1.0,) * count
+    colours = drawing.stroke_colors
+    strokes, start = [], 0
+    for i, n in enumerate(drawing.point_counts):
+        points = [(positions[2 * k], positions[2 * k + 1]) for k in range(start, start + n)]
+        radius = sum(radii[start:start + n]) / n if n else 1.0
+        colour = struct.unpack("<4f", colours[16 * i:16 * i + 16]) if len(colours) >= 16 * (i + 1) else (0.0, 0.0, 0.0, 1.0)
+        strokes.append((points, radius, colour))
+        start += n
+    return strokes
+
+
 @dataclass
 class Frame:
-    """One frame of a result, ready for a layer: PNG bytes or raw RGBA."""
+    """One frame of a result, ready for a layer: PNG bytes, raw RGBA, or strokes to paint."""
 
     frame: int
     width: int
     height: int
     png: bytes | None = None
     rgba: bytes | None = None
+    strokes: list | None = None  # drawing_strokes() of a drawing keyframe
 
 
-def result_frames(keyframes: Iterable) -> list[Frame]:
-    """Raster keyframes of a result (inkmotion.v1.Keyframe messages) as Frames, in frame order.
-    Raises ValueError for a drawing keyframe: ask the server for rasters (result_form)."""
+def result_frames(keyframes: Iterable, drawings: bool = False) -> list[Frame]:
+    """Keyframes of a result (inkmotion.v1.Keyframe messages) as Frames, in frame order. A drawing
+    keyframe raises ValueError (ask the server for rasters: result_form), unless `drawings` (a
+    plugin task, which has no result_form): then it comes as strokes for the docker to paint."""
     frames = []
     for key in keyframes:
+        if key.WhichOneof("content") == "drawing" and drawings:
+            d = key.drawing
+            frames.append(Frame(key.frame, d.width, d.height, strokes=drawing_strokes(d)))
+            continue
         if key.WhichOneof("content") != "raster":
             raise ValueError(f"frame {key.frame}: the server sent a drawing; this layer needs raster frames")
         raster = key.raster
