@@ -4,7 +4,9 @@ One Krita run does it all (a fresh profile starts in ~15-30 s), against one real
 loopback with the tiny random model registered: the first-run dependency installer against Krita's
 own Python; then three scenarios, each in its own document, saved as .kra and reopened: Inbetween on
 a sketch layer with two keys (frames 0 and 8), Animate on a paint layer (FlipSketch, model
-"tiny-flip") and Animate on a vector layer filled from an SVG file (Live-Sketch, model "tiny").
+"tiny-flip") and Animate on a vector layer filled from an SVG file (Live-Sketch, model "tiny"), and the test plugin's
+`wobble` task (the server runs with --plugin inkmotion_test_task) through the docker's own widgets,
+its task choice and form built from the server's capabilities.
 Each test looks at its part of the report.
 Krita's exit status says little (kritarunner always exits 0), so the driver plugin inside it writes
 a JSON report, which is the verdict; the exit must still be clean.
@@ -117,7 +119,7 @@ def _run_krita(tmp_path: Path, request) -> dict:
     server_env = {"INKMOTION_MODELS": str(models), "HF_HUB_CACHE": str(tmp_path / "hub")}
 
     started = time.monotonic()
-    with ServerProcess(tmp_path / "server", env=server_env) as server:
+    with ServerProcess(tmp_path / "server", "--plugin", "inkmotion_test_task", env=server_env) as server:
         config = {
             "server": server.address,
             "report": str(report_path),
@@ -128,13 +130,19 @@ def _run_krita(tmp_path: Path, request) -> dict:
                  "kra": str(tmp_path / "inbetween.kra")},
                 {"name": "animate_paint", "kind": "animate_paint", "size": [256, 256],
                  "sketch": str(by_name[PAINT_SKETCH]), "current_time": 2,
-                 "settings": {"model": "tiny-flip", "frames": 3, "steps": 2, "seed": 1, "fidelity": 0.8,
-                              "prompt": "a cat walks"},
+                 "settings": {"model": "tiny-flip", "prompt": "a cat walks"},
+                 "values": {"raster_text_motion": {"frames": 3, "steps": 2, "inversion_steps": 2, "seed": 1,
+                                                   "composition_weight": 0.8}},
                  "kra": str(tmp_path / "animate-paint.kra")},
                 {"name": "animate_vector", "kind": "animate_vector", "size": list(VECTOR_SIZE), "ppi": VECTOR_PPI,
                  "svg": str(svg_by_name[VECTOR_SKETCH]), "current_time": 0,
-                 "settings": {"model": "tiny", "frames": 3, "steps": 1, "seed": 1, "prompt": "the fish swims"},
+                 "settings": {"model": "tiny", "prompt": "the fish swims"},
+                 "values": {"text_motion": {"frames": 3, "steps": 1, "seed": 1}},
                  "kra": str(tmp_path / "animate-vector.kra")},
+                {"name": "plugin_task", "kind": "plugin_task", "size": list(VECTOR_SIZE), "ppi": VECTOR_PPI,
+                 "svg": str(svg_by_name[VECTOR_SKETCH]), "current_time": 0, "frames": 4,
+                 "settings": {"model": "", "prompt": ""},
+                 "kra": str(tmp_path / "plugin-task.kra")},
             ],
         }
         (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
@@ -255,3 +263,29 @@ def _overlap(a: list[int], b: list[int]) -> float:
     inter = max(0, right - left + 1) * max(0, bottom - top + 1)
     area = lambda r: (r[2] - r[0] + 1) * (r[3] - r[1] + 1)  # noqa: E731
     return inter / (area(a) + area(b) - inter)
+
+
+def test_a_plugin_task_through_the_docker_built_from_capabilities(krita_run):
+    scenario = _scenario(krita_run, "plugin_task")
+    scenario["source_layer"] = "Shapes"
+    tasks = scenario["tasks"]
+    # The task choice is the server's: labels from capabilities, the plugin task among them;
+    # what Krita cannot give (a video) greyed out, saying why.
+    assert tasks["wobble"][:2] == ["Wobble", True] and tasks["inbetween"][:2] == ["Inbetween", True]
+    assert tasks["text_motion"][0] == "Animate from text" and tasks["raster_text_motion"][0] == "Animate painted sketch"
+    assert tasks["video_motion"][1] is False and "video" in tasks["video_motion"][2]
+    # Its form: one widget per described parameter, with the described defaults, ranges and choices.
+    form = scenario["form"]
+    assert {n: e["widget"] for n, e in form.items()} == {
+        "frames": "QSpinBox", "amplitude": "QDoubleSpinBox", "loop": "QCheckBox", "wave": "QComboBox"}
+    assert (form["frames"]["value"], form["frames"]["minimum"], form["frames"]["maximum"]) == (12, 2, 128)
+    assert (form["amplitude"]["value"], form["amplitude"]["minimum"], form["amplitude"]["maximum"]) == (4.0, 0, 50)
+    assert form["loop"]["value"] is True and form["wave"] == {**form["wave"], "value": "sine", "items": ["sine", "square"]}
+    assert form["amplitude"]["tooltip"] == "How far points swing, in pixels"
+    # What was set in the form is what the request carried; the layer's strokes were its drawing.
+    assert scenario["request"] == {"type": "PluginTaskRequest", "task": "wobble", "strokes": scenario["request"]["strokes"],
+                                   "parameters": {"frames": "4", "amplitude": "3.0", "loop": "true", "wave": "square"}}
+    assert scenario["request"]["strokes"] >= scenario["shapes_added"] > 0
+    assert scenario["job_state"][0] == "done" and scenario["result_layer"].startswith("InkMotion Wobble ")
+    # Four painted frames on a new paint layer just above the shapes, from the current time (0).
+    _inked(scenario, [0, 1, 2, 3], 50)

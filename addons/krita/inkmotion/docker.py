@@ -8,13 +8,15 @@ event-loop turn). Every error ends in the docker's status line, never in a trace
 
 from __future__ import annotations
 
+import json
 import threading
 import traceback
 
 from krita import DockWidget, Extension, Krita
 from PyQt5.QtCore import QBuffer, QByteArray, QIODevice, Qt, QTimer
-from PyQt5.QtGui import QImage
+from PyQt5.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PyQt5.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -28,7 +30,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from . import deps
+from . import capabilities, deps
 from .frames import (
     Settings,
     animate_request,
@@ -39,6 +41,7 @@ from .frames import (
     path_request,
     result_frames,
     result_times,
+    svg_drawing,
     svg_path_points,
     vector_animate_request,
 )
@@ -46,7 +49,7 @@ from .frames import (
 SETTINGS_GROUP = "inkmotion"
 POLL_MS = 100
 WRITE_STEP_MS = 150  # between the steps that write a keyframe (setCurrentTime, add_blank_frame, pixels)
-TASKS = (("inbetween", "Inbetween"), ("animate", "Animate (text)"), ("path", "Follow path"))
+OLD_TASK_NAMES = {"animate": "text_motion", "path": "path_motion"}  # settings written by earlier versions
 
 
 def read_settings() -> Settings:
@@ -61,18 +64,27 @@ def read_settings() -> Settings:
     s.server = get("server", s.server)
     s.token = get("token", s.token)
     s.model = get("model", s.model)
-    for name, cast in (("frames", int), ("steps", int), ("seed", int), ("fidelity", float)):
-        try:
-            setattr(s, name, cast(get(name, getattr(s, name))))
-        except ValueError:
-            pass
-    return s
+    s.task = OLD_TASK_NAMES.get(s.task, s.task)
+    return s  # the task's parameters are the form's (read_values), not Settings'
 
 
 def write_settings(s: Settings) -> None:
     app = Krita.instance()
-    for name in ("task", "prompt", "frames", "steps", "fidelity", "seed", "model", "server", "token"):
+    for name in ("task", "prompt", "model", "server", "token"):
         app.writeSetting(SETTINGS_GROUP, name, str(getattr(s, name)))
+
+
+def read_values(task: str) -> dict:
+    """The form's last values for a task ({parameter name: value}), as the docker saved them."""
+    try:
+        values = json.loads(Krita.instance().readSetting(SETTINGS_GROUP, f"values_{task}", "{}") or "{}")
+    except ValueError:
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def write_values(task: str, values: dict) -> None:
+    Krita.instance().writeSetting(SETTINGS_GROUP, f"values_{task}", json.dumps(values))
 
 
 # --- pixels ---------------------------------------------------------------------------------
@@ -88,8 +100,32 @@ def bgra_to_png(bgra: bytes, width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def paint_strokes(strokes, width: int, height: int) -> QImage:
+    """A drawing result's strokes (frames.drawing_strokes) painted on a transparent image."""
+    image = QImage(width, height, QImage.Format_ARGB32)
+    image.fill(Qt.transparent)
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.Antialiasing)
+    for points, radius, (r, g, b, a) in strokes:
+        if not points:
+            continue
+        path = QPainterPath()
+        path.moveTo(*points[0])
+        for x, y in points[1:]:
+            path.lineTo(x, y)
+        pen = QPen(QColor.fromRgbF(r, g, b, a), max(1.0, 2 * radius))
+        pen.setCapStyle(Qt.RoundCap)
+        pen.setJoinStyle(Qt.RoundJoin)
+        painter.setPen(pen)
+        painter.drawPath(path)
+    painter.end()
+    return image
+
+
 def frame_to_bgra(frame, width: int, height: int) -> bytes:
-    if frame.png is not None:
+    if frame.strokes is not None:
+        image = paint_strokes(frame.strokes, frame.width, frame.height)
+    elif frame.png is not None:
         image = QImage.fromData(frame.png, "PNG")
     else:
         image = QImage(frame.rgba, frame.width, frame.height, 4 * frame.width, QImage.Format_RGBA8888)
@@ -130,10 +166,65 @@ class Controller:
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
         self._write = None  # the pending steps of the result writer
+        # What the server offers (GetCapabilities), asked off the UI thread on connect and refresh.
+        self.response = None
+        self.capabilities_error = ""
+        self._loader = None
+        self._pending = ""  # a task to submit once capabilities are in
+        self._loader_timer = QTimer()
+        self._loader_timer.setInterval(POLL_MS)
+        self._loader_timer.timeout.connect(self._poll_capabilities)
+
+    # -- capabilities -------------------------------------------------------------------------
+
+    def choices(self) -> list:
+        return capabilities.task_model(self.response, self.capabilities_error)
+
+    def info(self, task: str):
+        return next((c.info for c in self.choices() if c.name == task), None)
+
+    def load_capabilities(self, then_run: str = "") -> None:
+        """Ask the server what it offers, in a thread; listeners hear the answer. An unreachable
+        server is said once, in the status line."""
+        if self._loader is not None and not self._loader.done:
+            self._pending = then_run or self._pending
+            if then_run:
+                self._set("connecting", "Waiting for the server's answer...", 0.0)
+            return
+        if not _deps_ready():
+            self.capabilities_error = "grpcio and protobuf are not installed yet: press Install dependencies"
+            self._set()
+            return
+        settings = read_settings()
+        self._pending = then_run
+        self._loader = capabilities.Loader(settings.server, settings.token).start()
+        if then_run:  # a run waits on the answer
+            self._set("connecting", f"Asking {settings.server} what it offers...", 0.0)
+        elif not self.busy:
+            self._set(message=f"Asking {settings.server} what it offers...")
+        self._loader_timer.start()
+
+    def _poll_capabilities(self) -> None:
+        if self._loader is None or not self._loader.done:
+            return
+        self._loader_timer.stop()
+        loader, self._loader = self._loader, None
+        self.response, self.capabilities_error = loader.response, loader.error
+        pending, self._pending = self._pending, ""
+        if self.state == "connecting":
+            self.state = "idle"
+        if loader.response is None:
+            if not self.busy:
+                self._set("error" if pending else self.state, f"Cannot reach the server: {loader.error}", 0.0)
+            return
+        if not self.busy:
+            self._set(message=f"Connected to {loader.address}: {sum(c.enabled for c in self.choices())} tasks")
+        if pending:
+            self.run(pending)
 
     @property
     def busy(self) -> bool:
-        return self.state in ("installing", "running", "writing")
+        return self.state in ("installing", "connecting", "running", "writing")
 
     def _set(self, state: str | None = None, message: str | None = None, progress: float | None = None) -> None:
         if state is not None:
@@ -203,11 +294,27 @@ class Controller:
         if kind == "vectorlayer" and self._task == "inbetween":
             raise ValueError("Inbetween works on a paint layer's keyframes: vector layers have no keyframes in Krita. "
                              "Use Animate on a vector layer, or draw the keys on an animated paint layer")
-        if kind == "vectorlayer" and self._task == "path":
+        if kind == "paintlayer" and self._task == "text_motion":
+            raise ValueError("Animate from text works on a vector layer's shapes: on a paint layer, "
+                             "use Animate painted sketch")
+        if kind == "vectorlayer" and self._task == "raster_text_motion":
+            raise ValueError("Animate painted sketch works on a paint layer: on a vector layer, use Animate from text")
+        if kind == "vectorlayer" and self._task == "path_motion":
             raise ValueError("Follow path moves a paint layer: select the paint layer to move "
                              "(the path itself goes on a vector layer named 'path')")
         if kind not in ("paintlayer", "vectorlayer"):
             raise ValueError("select a paint layer (or a vector layer, for Animate): its frames are the input")
+        if self.response is None:  # not asked yet, or the server was away: ask, then run
+            self.load_capabilities(then_run=self._task)
+            return
+        choice = next((c for c in self.choices() if c.name == self._task), None)
+        if choice is None:
+            raise ValueError(f"the server does not offer the task {self._task!r}")
+        if not choice.enabled:
+            raise ValueError(f"{choice.label}: {choice.reason}")
+        info = choice.info
+        described = {p.name for p in info.parameters}
+        values = {k: v for k, v in read_values(self._task).items() if k in described}
         width, height = doc.width(), doc.height()
         self._source = node
         self._doc = doc
@@ -224,16 +331,28 @@ class Controller:
             request = inbetween_request(pb, (start, pixels(start)), (end, pixels(end)), settings)
             label = f"{node.name()}: inbetween {start}-{end}"
             self._first_time = start
-        elif self._task == "animate" and kind == "vectorlayer":  # Live-Sketch on the shapes
+        elif self._task == "text_motion":  # Live-Sketch on the shapes
             if not node.shapes():
                 raise ValueError(f"the vector layer '{node.name()}' has no shapes: draw on it first")
             svg = document_svg(node.toSvg(), width, height, doc.resolution())
             request = vector_animate_request(pb, svg, settings)
             label = f"{node.name()}: {settings.prompt[:40]}"
-        elif self._task == "animate":  # FlipSketch on the pixels
+        elif self._task == "raster_text_motion":  # FlipSketch on the pixels
             request = animate_request(pb, pixels(now), settings)
             label = f"{node.name()}: {settings.prompt[:40]}"
-        elif self._task == "path":
+        elif capabilities.is_plugin(info):  # a plugin task: what Krita gives for its inputs
+            drawing = raster = None
+            if kind == "vectorlayer" and node.shapes():
+                svg = document_svg(node.toSvg(), width, height, doc.resolution())
+                drawing = svg_drawing(pb, svg, width, height, layer=node.name())
+            elif kind == "paintlayer":
+                p = pixels(now)
+                raster = pb.drawing_pb2.Raster(width=p["width"], height=p["height"], png=p["png"])
+            request = capabilities.plugin_request(info, values, drawing=drawing, raster=raster,
+                                                  prompt=settings.prompt, model=settings.model)
+            values = {}  # filled
+            label = f"{node.name()}: {choice.label}"
+        elif self._task == "path_motion":
             path_node = doc.nodeByName("path")
             if path_node is None or path_node.type() != "vectorlayer" or not path_node.shapes():
                 raise ValueError("path: draw the path on a vector layer named 'path'")
@@ -242,6 +361,9 @@ class Controller:
             label = f"{node.name()}: follow path"
         else:
             raise ValueError(f"task: unknown task {self._task!r}")
+        if values:
+            capabilities.fill(request, info, values)
+        self._plugin = capabilities.is_plugin(info)
         self._label = label
         self._request = request  # kept for a look afterwards (the tests)
         self.preview = None
@@ -309,7 +431,7 @@ class Controller:
     # -- writing the result -------------------------------------------------------------------
 
     def _start_writing(self, result) -> None:
-        frames = result_frames(result.keyframes)
+        frames = result_frames(result.keyframes, drawings=getattr(self, "_plugin", False))
         if not frames:
             raise ValueError("the server sent no frames")
         doc, source = self._doc, self._source
@@ -319,7 +441,7 @@ class Controller:
         times = result_times(frames, self._first_time)
         for frame, time in zip(frames, times):
             frame.frame = time
-        name = f"InkMotion {self._task} {frames[0].frame}-{frames[-1].frame}"
+        name = f"InkMotion {result.info.layer or self._task} {frames[0].frame}-{frames[-1].frame}"
         layer = doc.createNode(name, "paintlayer")
         parent = source.parentNode() or doc.rootNode()
         parent.addChildNode(layer, source)  # just above the source, never over it
@@ -394,6 +516,11 @@ def controller() -> Controller:
 
 
 class InkMotionDocker(DockWidget):
+    """The task choice and each task's form come from the server's capabilities (TaskInfo): a task
+    it does not offer, or one needing an input Krita cannot give, is greyed out with the reason as
+    tooltip; the form's widgets are the task's described parameters. Host fields (prompt, model,
+    server, token) stay the docker's own."""
+
     def __init__(self):
         super().__init__()
         self.setWindowTitle("InkMotion")
@@ -401,31 +528,17 @@ class InkMotionDocker(DockWidget):
         layout = QVBoxLayout(root)
         form = QFormLayout()
         s = read_settings()
+        self._task_name = s.task
 
         self.task = QComboBox()
-        for key, label in TASKS:
-            self.task.addItem(label, key)
-        self.task.setCurrentIndex(max(0, [k for k, _ in TASKS].index(s.task) if s.task in dict(TASKS) else 0))
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip("ask the server again what it offers")
+        self.refresh_button.clicked.connect(lambda: controller().load_capabilities())
+        task_row = QHBoxLayout()
+        task_row.addWidget(self.task, 1)
+        task_row.addWidget(self.refresh_button)
         self.prompt = QLineEdit(s.prompt)
         self.prompt.setPlaceholderText("what moves, e.g. the cat stretches")
-        self.frames = QSpinBox()
-        self.frames.setRange(0, 128)
-        self.frames.setSpecialValueText("auto")
-        self.frames.setValue(s.frames)
-        self.fidelity = QDoubleSpinBox()
-        self.fidelity.setRange(0.0, 1.0)
-        self.fidelity.setSingleStep(0.05)
-        self.fidelity.setValue(s.fidelity)
-        self.fidelity.setToolTip("lambda: 1 keeps the drawing as it is, 0 lets it move freely")
-        self.seed = QSpinBox()
-        self.seed.setRange(-1, 2_000_000_000)
-        self.seed.setSpecialValueText("random")
-        self.seed.setValue(s.seed)
-        self.steps = QSpinBox()
-        self.steps.setRange(0, 10_000)
-        self.steps.setSpecialValueText("auto")
-        self.steps.setValue(s.steps)
-        self.steps.setToolTip("diffusion / optimisation steps: fewer is faster and rougher; auto is the method's default")
         self.model = QLineEdit(s.model)
         self.model.setPlaceholderText("(the server's default)")
         self.model.setToolTip("a model name the server knows (inkmotion models lists them); empty: the task's default")
@@ -433,25 +546,22 @@ class InkMotionDocker(DockWidget):
         self.token = QLineEdit(s.token)
         self.token.setEchoMode(QLineEdit.Password)
         self.token.setPlaceholderText("(none on a local server)")
-        form.addRow("Task", self.task)
+        form.addRow("Task", task_row)
         form.addRow("Prompt", self.prompt)
-        form.addRow("Frames", self.frames)
-        form.addRow("Fidelity vs motion (λ)", self.fidelity)
-        form.addRow("Seed", self.seed)
-        form.addRow("Steps", self.steps)
         form.addRow("Model", self.model)
         form.addRow("Server", self.server)
         form.addRow("Token", self.token)
         layout.addLayout(form)
+        # The chosen task's parameters, rebuilt from its TaskInfo whenever the task changes.
+        self.parameters = QWidget()
+        self.parameters_form = QFormLayout(self.parameters)
+        self.parameters_form.setContentsMargins(0, 0, 0, 0)
+        self.widgets = {}  # parameter name -> (Field, widget)
+        layout.addWidget(self.parameters)
 
-        buttons = QHBoxLayout()
-        self.buttons = {}
-        for key, label in TASKS:
-            button = QPushButton(label.split(" (")[0])
-            button.clicked.connect(lambda _=False, key=key: self.start(key))
-            buttons.addWidget(button)
-            self.buttons[key] = button
-        layout.addLayout(buttons)
+        self.run_button = QPushButton("Run")
+        self.run_button.clicked.connect(lambda: self.start(self.task.currentData()))
+        layout.addWidget(self.run_button)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         layout.addWidget(self.progress)
@@ -469,21 +579,80 @@ class InkMotionDocker(DockWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
         self.setWidget(root)
-        for widget in (self.prompt, self.model, self.server, self.token):
+        for widget in (self.prompt, self.model, self.token):
             widget.editingFinished.connect(self.save)
-        for widget in (self.frames, self.steps, self.seed, self.fidelity):
-            widget.valueChanged.connect(self.save)
-        self.task.currentIndexChanged.connect(self.save)
+        self.server.editingFinished.connect(self._server_changed)
+        self.task.currentIndexChanged.connect(self._task_changed)
+        self._shown = None  # the capabilities the task choice was last built from
         controller().listeners.append(self.refresh)
         self.refresh()
+        controller().load_capabilities()  # on connect
+
+    # -- the task choice and its form ---------------------------------------------------------
+
+    def _fill_tasks(self) -> None:
+        c = controller()
+        self._shown = (c.response, c.capabilities_error)
+        self.task.blockSignals(True)
+        self.task.clear()
+        items = self.task.model()
+        for i, choice in enumerate(c.choices()):
+            self.task.addItem(choice.label, choice.name)
+            if not choice.enabled:
+                items.item(i).setEnabled(False)
+            self.task.setItemData(i, choice.reason or choice.info.description if choice.info else choice.reason, Qt.ToolTipRole)
+        index = self.task.findData(self._task_name)
+        self.task.setCurrentIndex(max(0, index))
+        self.task.blockSignals(False)
+        self._build_form()
+
+    def _choice(self):
+        name = self.task.currentData()
+        return next((c for c in controller().choices() if c.name == name), None)
+
+    def _build_form(self) -> None:
+        while self.parameters_form.rowCount():
+            self.parameters_form.removeRow(0)
+        self.widgets = {}
+        choice = self._choice()
+        if choice is None or choice.info is None:
+            return
+        saved = read_values(choice.name)
+        for f in capabilities.form_fields(choice.info):
+            widget = _widget(f, saved.get(f.name, f.default))
+            widget.setToolTip(f.help)
+            label = QLabel(f.label)
+            label.setToolTip(f.help)
+            self.parameters_form.addRow(label, widget)
+            self.widgets[f.name] = (f, widget)
+            for signal in ("valueChanged", "toggled", "currentIndexChanged"):
+                if hasattr(widget, signal):
+                    getattr(widget, signal).connect(self.save)
+                    break
+
+    def values(self) -> dict:
+        """The form's {parameter name: value}, as forms.set_parameters takes them."""
+        return {name: _value(f, widget) for name, (f, widget) in self.widgets.items()}
+
+    def _task_changed(self, *_):
+        self._task_name = self.task.currentData() or self._task_name
+        self._build_form()
+        self.save()
+        self.refresh()
+
+    def _server_changed(self) -> None:
+        before = read_settings().server
+        self.save()
+        if self.server.text().strip() != before:
+            controller().load_capabilities()
 
     def save(self, *_):
         write_settings(Settings(
-            task=self.task.currentData(), prompt=self.prompt.text(), frames=self.frames.value(),
-            fidelity=self.fidelity.value(), seed=self.seed.value(), steps=self.steps.value(),
-            model=self.model.text().strip(), server=self.server.text().strip(),
-            token=self.token.text().strip(),
+            task=self._task_name, prompt=self.prompt.text(), model=self.model.text().strip(),
+            server=self.server.text().strip(), token=self.token.text().strip(),
         ))
+        if self.widgets and self.task.currentData():
+            write_values(self.task.currentData(), self.values())
 
     def start(self, task: str) -> None:
         self.save()
@@ -494,17 +663,54 @@ class InkMotionDocker(DockWidget):
 
     def refresh(self) -> None:
         c = controller()
+        if self._shown != (c.response, c.capabilities_error):
+            self._fill_tasks()
         self.progress.setValue(int(c.progress * 1000))
+        choice = self._choice()
+        message = c.message
+        if choice is not None and not choice.enabled and not c.busy and c.state != "error":
+            message = f"{choice.label}: {choice.reason}"
         colour = "#c0392b" if c.state == "error" else "palette(text)"
         self.status.setStyleSheet(f"color: {colour}")
-        self.status.setText(c.message)
-        for button in self.buttons.values():
-            button.setEnabled(not c.busy)
+        self.status.setText(message)
+        self.run_button.setEnabled(not c.busy and choice is not None and choice.enabled)
+        self.run_button.setToolTip(choice.reason if choice is not None and not choice.enabled else "")
         self.cancel.setEnabled(c.state in ("running", "writing"))
+        self.refresh_button.setEnabled(c.state != "connecting")
         self.install.setVisible(c.state != "installing" and not _deps_ready())
 
     def canvasChanged(self, canvas):
         pass
+
+
+def _widget(f, value):
+    """The widget for one described parameter, holding `value`."""
+    if f.kind == "integer":
+        widget = QSpinBox()
+        widget.setRange(int(f.minimum), int(f.maximum))
+        widget.setValue(int(value))
+    elif f.kind == "number":
+        widget = QDoubleSpinBox()
+        widget.setDecimals(3)
+        widget.setRange(float(f.minimum), float(f.maximum))
+        widget.setSingleStep(max(0.001, min(1.0, (f.maximum - f.minimum) / 100)))
+        widget.setValue(float(value))
+    elif f.kind == "boolean":
+        widget = QCheckBox()
+        widget.setChecked(bool(value))
+    else:
+        widget = QComboBox()
+        widget.addItems(list(f.choices))
+        widget.setCurrentIndex(max(0, widget.findText(str(value))))
+    return widget
+
+
+def _value(f, widget):
+    if f.kind in ("integer", "number"):
+        return widget.value()
+    if f.kind == "boolean":
+        return widget.isChecked()
+    return widget.currentText()
 
 
 def _deps_ready() -> bool:
@@ -524,6 +730,7 @@ class InkMotionExtension(Extension):
         pass
 
     def createActions(self, window):
-        for key, label in TASKS:
+        # The contract's tasks the docker has input code for; any task (plugins too) runs from the docker.
+        for key, label in capabilities.HOST_TASKS.items():
             action = window.createAction(f"inkmotion_{key}", f"InkMotion: {label}", "tools/scripts")
             action.triggered.connect(lambda _=False, key=key: controller().run(key))

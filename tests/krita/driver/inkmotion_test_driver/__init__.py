@@ -147,8 +147,11 @@ class Scenario:
         return doc
 
     def settings(self, config):
+        """The docker's own fields, and the task form's values (as the docker saves them)."""
         for key, value in config.get("settings", {}).items():
             self.app.writeSetting("inkmotion", key, str(value))
+        for task, values in config.get("values", {}).items():
+            self.app.writeSetting("inkmotion", f"values_{task}", json.dumps(values))
 
     def run_task(self, task, report, seconds=300):
         from inkmotion.docker import controller
@@ -250,7 +253,7 @@ class Scenario:
         doc.setCurrentTime(config["current_time"])
         doc.setActiveNode(sketch)
         yield
-        layer_name = report["result_layer"] = yield from self.run_task("animate", report)
+        layer_name = report["result_layer"] = yield from self.run_task("raster_text_motion", report)
         report["source_untouched"] = bytes(sketch.pixelData(0, 0, width, height)) == before
         report["source_animated_after"] = sketch.animated()
         report["top_level"] = [n.name() for n in doc.topLevelNodes()]
@@ -296,7 +299,7 @@ class Scenario:
         controller().run("inbetween")
         report["inbetween_on_vector"] = [controller().state, controller().message]
         yield
-        layer_name = report["result_layer"] = yield from self.run_task("animate", report)
+        layer_name = report["result_layer"] = yield from self.run_task("text_motion", report)
         report["source_untouched"] = shapes.toSvg() == before_svg and len(shapes.shapes()) == len(added)
         report["top_level"] = [n.name() for n in doc.topLevelNodes()]
         report["saved"], reopened = yield from self.save_and_reopen(doc, config)
@@ -304,6 +307,69 @@ class Scenario:
         source = reopened.nodeByName("Shapes")
         report["reopened_source"] = [source.type(), len(source.shapes())] if source is not None else None
         reopened.close()
+
+    def scenario_plugin_task(self, config, report):
+        """A plugin task (the test plugin's `wobble`) through the docker: its task choice and form
+        come from the server's capabilities; it runs on a vector layer; a new layer gets its frames."""
+        from inkmotion.docker import InkMotionDocker, controller
+
+        width, height = config["size"]
+        doc = yield from self.new_document(config, "plugin-task-test")
+        shapes = doc.createVectorLayer("Shapes")
+        doc.rootNode().addChildNode(shapes, None)
+        doc.setActiveNode(shapes)
+        yield
+        with open(config["svg"], encoding="utf-8") as f:
+            report["shapes_added"] = len(shapes.addShapesFromSvg(f.read()))
+        yield
+        docker = InkMotionDocker()  # as Krita makes it (its factory calls the class)
+        yield from self.wait_for(lambda: controller().response is not None or controller().capabilities_error,
+                                 "the server's capabilities", 60)
+        report["capabilities_error"] = controller().capabilities_error
+        yield
+        from PyQt5.QtCore import Qt
+
+        items = docker.task.model()
+        report["tasks"] = {docker.task.itemData(i): [docker.task.itemText(i), items.item(i).isEnabled(),
+                                                      docker.task.itemData(i, Qt.ToolTipRole) or ""]
+                           for i in range(docker.task.count())}
+        docker.task.setCurrentIndex(docker.task.findData("wobble"))
+        yield
+        form = {}
+        for name, (field, widget) in docker.widgets.items():
+            entry = {"widget": type(widget).__name__, "tooltip": widget.toolTip()}
+            if hasattr(widget, "minimum"):
+                entry.update(value=widget.value(), minimum=widget.minimum(), maximum=widget.maximum())
+            elif hasattr(widget, "isChecked"):
+                entry["value"] = widget.isChecked()
+            else:
+                entry.update(value=widget.currentText(), items=[widget.itemText(i) for i in range(widget.count())])
+            form[name] = entry
+        report["form"] = form
+        docker.widgets["frames"][1].setValue(config["frames"])
+        docker.widgets["amplitude"][1].setValue(3.0)
+        docker.widgets["wave"][1].setCurrentIndex(docker.widgets["wave"][1].findText("square"))
+        report["form_values"] = docker.values()
+        doc.setCurrentTime(config["current_time"])
+        doc.setActiveNode(shapes)
+        yield
+        started = time.monotonic()
+        docker.start("wobble")
+        yield from self.wait_for(lambda: controller().state in ("done", "error", "cancelled"),
+                                 "the Wobble job to finish", 120, lambda: f"{controller().state}: {controller().message}")
+        report["job_state"] = [controller().state, controller().message]
+        report["job_seconds"] = round(time.monotonic() - started, 1)
+        request = controller()._request
+        report["request"] = {"type": type(request).__name__, "task": request.task,
+                             "parameters": dict(request.parameters), "strokes": len(request.drawing.point_counts)}
+        if controller().state != "done":
+            raise RuntimeError(f"wobble did not finish: {controller().message}")
+        layer_name = report["result_layer"] = controller().result_layer
+        report["top_level"] = [n.name() for n in doc.topLevelNodes()]
+        report["saved"], reopened = yield from self.save_and_reopen(doc, config)
+        self.look_at_result(reopened, layer_name, report)
+        reopened.close()
+        docker.deleteLater()
 
     def wait_for(self, condition, what, seconds, state=None):
         """Yield until `condition()`; past `seconds`, fail saying what it waited for and, with
