@@ -126,12 +126,12 @@ def test_svg_path_points(plugin):
 def test_requests_and_results(plugin):
     _, pb = plugin.jobs.vendored()
     f = plugin.frames
-    settings = f.Settings(frames=5, prompt="  a cat stretches ", seed=7, fidelity=0.3)
+    settings = f.Settings(prompt="  a cat stretches ")
     pixels = {"width": 2, "height": 1, "rgba": bytes(8)}
     request = f.inbetween_request(pb, (0, pixels), (8, pixels), settings)
-    assert request.frames == 5 and request.end.frame == 8 and request.result_form == pb.tasks_pb2.RESULT_FORM_RASTER
+    assert request.end.frame == 8 and request.result_form == pb.tasks_pb2.RESULT_FORM_RASTER
     animate = f.animate_request(pb, pixels, settings)
-    assert animate.prompt == "a cat stretches" and animate.seed == 7 and animate.composition_weight == pytest.approx(0.3)
+    assert animate.prompt == "a cat stretches" and animate.sketch.width == 2
     with pytest.raises(ValueError, match="prompt"):
         f.animate_request(pb, pixels, f.Settings())
     path = f.path_request(pb, pixels, [(0, 0), (10, 5)], settings)
@@ -193,23 +193,23 @@ def test_document_svg_puts_a_vector_layer_on_the_document_pixels(plugin):
 def test_vector_animate_request_and_the_model_field(plugin):
     _, pb = plugin.jobs.vendored()
     f = plugin.frames
-    settings = f.Settings(frames=3, steps=2, prompt=" a fish swims ", seed=5, model=" tiny ")
+    settings = f.Settings(prompt=" a fish swims ", model=" tiny ")
     svg = f.document_svg('<path stroke="#000" d="M0 0L9 9"/>', 16, 16, 72)
     request = f.vector_animate_request(pb, svg, settings)
     assert request.WhichOneof("sketch_form") == "sketch_svg" and request.sketch_svg == svg
     assert request.result_form == pb.tasks_pb2.RESULT_FORM_RASTER
-    assert (request.prompt, request.model, request.frames, request.steps, request.seed) == ("a fish swims", "tiny", 3, 2, 5)
+    assert (request.prompt, request.model) == ("a fish swims", "tiny")
     with pytest.raises(ValueError, match="prompt"):
         f.vector_animate_request(pb, svg, f.Settings())
     pixels = {"width": 2, "height": 1, "rgba": bytes(8)}
-    flip = f.animate_request(pb, pixels, settings)
-    assert (flip.model, flip.steps, flip.inversion_steps) == ("tiny", 2, 2)
+    assert f.animate_request(pb, pixels, settings).model == "tiny"
     assert f.inbetween_request(pb, (0, pixels), (4, pixels), settings).model == "tiny"
     assert f.path_request(pb, pixels, [(0, 0), (1, 1)], settings).model == "tiny"
-    # Empty settings leave everything to the server.
+    # The builders set no parameter: those are the form's (capabilities.fill), else the server's defaults.
     bare = f.vector_animate_request(pb, svg, f.Settings(prompt="x"))
     assert bare.model == "" and not bare.HasField("frames") and not bare.HasField("steps") and not bare.HasField("seed")
-    assert not f.animate_request(pb, pixels, f.Settings(prompt="x")).HasField("inversion_steps")
+    flip = f.animate_request(pb, pixels, f.Settings(prompt="x"))
+    assert not flip.HasField("inversion_steps") and not flip.HasField("composition_weight")
 
 
 def test_result_frames_fit_the_document_or_are_refused(plugin):
@@ -400,16 +400,23 @@ def test_the_task_choice_follows_the_servers_capabilities(plugin):
     inbetween = {c.name: c for c in caps.task_model(listed)}["inbetween"]
     assert not inbetween.enabled and inbetween.reason == "this server does not offer Inbetween"
     # A plugin task asking for an input Krita cannot give is disabled with the input named.
-    odd = listed.tasks.add(name="echo", label="Echo", available=True)
+    _, pb = plugin.jobs.vendored()
+    odd = listed.tasks.add(name="echo", label="Echo", available=True, task=pb.tasks_pb2.TASK_PLUGIN)
     odd.inputs.add(name="clip", label="Clip", kind=6, required=True)
-    echo = {c.name: c for c in caps.task_model(listed)}["echo"]
-    assert not echo.enabled and echo.reason == "Echo needs a video (Clip), which Krita cannot give"
+    odd.inputs.add(name="prompt", label="Words", kind=3, required=False)
+    # A task of the contract the docker has no input code for is disabled, whatever its inputs.
+    newer = listed.tasks.add(name="sketch_motion", label="Sketch motion", available=True, task=pb.tasks_pb2.TASK_INBETWEEN)
+    newer.inputs.add(name="sketch", label="Sketch", kind=1, required=True)
+    model = {c.name: c for c in caps.task_model(listed)}
+    assert not model["echo"].enabled and model["echo"].reason == "Echo needs a video (Clip), which Krita cannot give"
+    assert not model["sketch_motion"].enabled and model["sketch_motion"].reason == "the Krita plugin cannot run Sketch motion yet"
+    assert [caps.is_plugin(t) for t in (odd, newer, model["wobble"].info)] == [True, False, True]
 
 
 def test_an_unreachable_server_disables_every_task_with_its_words(plugin):
     loader = plugin.capabilities.Loader("127.0.0.1:9").start()
     assert loader.wait(30)
-    assert loader.response is None and "127.0.0.1:9" in loader.error
+    assert loader.response is None and loader.error == "no InkMotion server answers at 127.0.0.1:9"
     model = plugin.capabilities.task_model(None, loader.error)
     assert [c.name for c in model] == ["inbetween", "text_motion", "raster_text_motion", "path_motion"]
     assert all(not c.enabled and c.reason == loader.error for c in model)
@@ -426,6 +433,12 @@ def test_the_wobble_form_and_the_request_it_fills(plugin):
     assert (loop.kind, loop.default) == ("boolean", True)
     assert (wave.kind, wave.default, wave.choices) == ("choice", "sine", ("sine", "square"))
     assert (amplitude.label, amplitude.help) == ("Amplitude", "How far points swing, in pixels")
+    # What the form shows: saved values where the form still takes them, else the defaults.
+    assert caps.form_values(list(fields.values()), {}) == {"frames": 12, "amplitude": 4.0, "loop": True, "wave": "sine"}
+    saved = {"frames": 1000, "amplitude": 7, "loop": "yes", "wave": "triangle", "gone": 1}
+    assert caps.form_values(list(fields.values()), saved) == {"frames": 128, "amplitude": 7.0, "loop": True, "wave": "sine"}
+    saved = {"frames": 5.0, "amplitude": -1, "loop": False, "wave": "square"}
+    assert caps.form_values(list(fields.values()), saved) == {"frames": 5, "amplitude": 0.0, "loop": False, "wave": "square"}
 
     _, pb = plugin.jobs.vendored()
     svg = plugin.frames.document_svg(KRITA_LAYER_SVG, 400, 200, 300)

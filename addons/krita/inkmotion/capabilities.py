@@ -62,18 +62,24 @@ def _kinds():
 
 
 def is_plugin(info) -> bool:
-    return info.name not in HOST_TASKS and info.name != "video_motion"
+    """Whether a server plugin adds the task (TaskInfo.task is TASK_PLUGIN): it travels as a
+    PluginTaskRequest, its inputs filled by kind."""
+    from ._vendor.v1 import tasks_pb2
+
+    return info.task == tasks_pb2.TASK_PLUGIN
 
 
 def unsupported_input(info) -> str:
-    """Why Krita cannot give a task what it asks for ("" when it can)."""
+    """Why Krita cannot give a task what it asks for ("" when it can): a contract task the docker
+    has no input code for, or a required input of a kind it cannot give."""
     if info.name in HOST_TASKS:
         return ""
+    label = info.label or info.name
     for task_input in info.inputs:
         words, given = INPUT_KINDS.get(task_input.kind, ("an unknown input", ""))
         if task_input.required and not given:
-            return f"{info.label or info.name} needs {words} ({task_input.label or task_input.name}), which Krita cannot give"
-    return ""
+            return f"{label} needs {words} ({task_input.label or task_input.name}), which Krita cannot give"
+    return "" if is_plugin(info) else f"the Krita plugin cannot run {label} yet"
 
 
 def task_model(response=None, error: str = "") -> list[TaskChoice]:
@@ -123,6 +129,28 @@ def form_fields(info) -> list[Field]:
     return fields
 
 
+def form_values(fields: list[Field], saved: dict) -> dict:
+    """Every field's value: the saved one where the form still takes it (of the field's kind, in
+    its range, among its choices; a number is brought into range), else the field's default."""
+    values = {}
+    for f in fields:
+        value = saved.get(f.name, f.default)
+        if f.kind == "choice":
+            ok = value in f.choices
+        elif f.kind == "boolean":
+            ok = isinstance(value, bool)
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok and f.kind == "integer":
+                ok = float(value).is_integer()
+                value = int(value) if ok else value
+            if ok:
+                value = min(max(value, f.minimum), f.maximum)
+                value = float(value) if f.kind == "number" else value
+        values[f.name] = value if ok else f.default
+    return values
+
+
 def fill(request, info, values: dict, model: str = ""):
     """The form's {name: value} onto a task's request (forms.set_parameters: each as its described
     kind; a plugin task's as text) and the model, when one is named."""
@@ -167,6 +195,8 @@ def fetch(address: str, token: str = "", timeout: float = 10.0):
         with client.Client(address, token=token or None, timeout=timeout) as connection:
             return connection.capabilities(), ""
     except client.InkMotionError as error:
+        if error.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):  # as the job runner says it
+            return None, f"no InkMotion server answers at {address}"
         return None, error.message
     except Exception as error:  # a malformed address, a missing dependency
         return None, str(error) or type(error).__name__

@@ -160,6 +160,7 @@ class Controller:
         self._install_thread = None
         self._install_events: list = []
         self._task = ""
+        self._values = None  # the form's values for the task to run (None: its saved ones)
         self._first_time = 0
         self._request = None
         self._timer = QTimer()
@@ -168,6 +169,7 @@ class Controller:
         self._write = None  # the pending steps of the result writer
         # What the server offers (GetCapabilities), asked off the UI thread on connect and refresh.
         self.response = None
+        self.response_from = ("", "")  # the (server, token) that answered
         self.capabilities_error = ""
         self._loader = None
         self._pending = ""  # a task to submit once capabilities are in
@@ -210,17 +212,18 @@ class Controller:
         self._loader_timer.stop()
         loader, self._loader = self._loader, None
         self.response, self.capabilities_error = loader.response, loader.error
+        self.response_from = (loader.address, loader.token)
         pending, self._pending = self._pending, ""
         if self.state == "connecting":
             self.state = "idle"
         if loader.response is None:
             if not self.busy:
-                self._set("error" if pending else self.state, f"Cannot reach the server: {loader.error}", 0.0)
+                self._set("error" if pending else self.state, f"Not connected: {loader.error}", 0.0)
             return
         if not self.busy:
             self._set(message=f"Connected to {loader.address}: {sum(c.enabled for c in self.choices())} tasks")
         if pending:
-            self.run(pending)
+            self.run(pending, self._values)
 
     @property
     def busy(self) -> bool:
@@ -245,11 +248,14 @@ class Controller:
 
     # -- starting -----------------------------------------------------------------------------
 
-    def run(self, task: str) -> None:
+    def run(self, task: str, values: dict | None = None) -> None:
+        """Run `task` (its TaskInfo.name) on the active layer, its parameters from `values` (the
+        docker's form) or, without them (an action, a shortcut), the form's last saved values."""
         if self.busy:
             self._set(message="A job is already running: cancel it first")
             return
         self._task = task
+        self._values = values
         self.result_layer = ""
         try:
             if not deps.ready():
@@ -293,7 +299,7 @@ class Controller:
         kind = node.type() if node is not None else ""
         if kind == "vectorlayer" and self._task == "inbetween":
             raise ValueError("Inbetween works on a paint layer's keyframes: vector layers have no keyframes in Krita. "
-                             "Use Animate on a vector layer, or draw the keys on an animated paint layer")
+                             "Use Animate from text on a vector layer, or draw the keys on an animated paint layer")
         if kind == "paintlayer" and self._task == "text_motion":
             raise ValueError("Animate from text works on a vector layer's shapes: on a paint layer, "
                              "use Animate painted sketch")
@@ -303,8 +309,9 @@ class Controller:
             raise ValueError("Follow path moves a paint layer: select the paint layer to move "
                              "(the path itself goes on a vector layer named 'path')")
         if kind not in ("paintlayer", "vectorlayer"):
-            raise ValueError("select a paint layer (or a vector layer, for Animate): its frames are the input")
-        if self.response is None:  # not asked yet, or the server was away: ask, then run
+            raise ValueError("select a paint layer or a vector layer: its frames or its shapes are the input")
+        if self.response is None or self.response_from != (settings.server, settings.token):
+            # not asked yet, the server was away, or another server is named now: ask, then run
             self.load_capabilities(then_run=self._task)
             return
         choice = next((c for c in self.choices() if c.name == self._task), None)
@@ -313,8 +320,8 @@ class Controller:
         if not choice.enabled:
             raise ValueError(f"{choice.label}: {choice.reason}")
         info = choice.info
-        described = {p.name for p in info.parameters}
-        values = {k: v for k, v in read_values(self._task).items() if k in described}
+        saved = self._values if self._values is not None else read_values(self._task)
+        values = capabilities.form_values(capabilities.form_fields(info), saved)
         width, height = doc.width(), doc.height()
         self._source = node
         self._doc = doc
@@ -350,7 +357,6 @@ class Controller:
                 raster = pb.drawing_pb2.Raster(width=p["width"], height=p["height"], png=p["png"])
             request = capabilities.plugin_request(info, values, drawing=drawing, raster=raster,
                                                   prompt=settings.prompt, model=settings.model)
-            values = {}  # filled
             label = f"{node.name()}: {choice.label}"
         elif self._task == "path_motion":
             path_node = doc.nodeByName("path")
@@ -361,7 +367,7 @@ class Controller:
             label = f"{node.name()}: follow path"
         else:
             raise ValueError(f"task: unknown task {self._task!r}")
-        if values:
+        if not capabilities.is_plugin(info):  # a plugin task's request is filled already
             capabilities.fill(request, info, values)
         self._plugin = capabilities.is_plugin(info)
         self._label = label
@@ -402,6 +408,8 @@ class Controller:
                 self._set("idle", "Dependencies installed", 1.0)
                 if self._task:
                     self._submit()
+                else:  # the docker can now ask the server what it offers
+                    self.load_capabilities()
             elif event[0] == "error":
                 self.fail(event[1])
 
@@ -617,9 +625,10 @@ class InkMotionDocker(DockWidget):
         choice = self._choice()
         if choice is None or choice.info is None:
             return
-        saved = read_values(choice.name)
-        for f in capabilities.form_fields(choice.info):
-            widget = _widget(f, saved.get(f.name, f.default))
+        fields = capabilities.form_fields(choice.info)
+        values = capabilities.form_values(fields, read_values(choice.name))
+        for f in fields:
+            widget = _widget(f, values[f.name])
             widget.setToolTip(f.help)
             label = QLabel(f.label)
             label.setToolTip(f.help)
@@ -655,8 +664,9 @@ class InkMotionDocker(DockWidget):
             write_values(self.task.currentData(), self.values())
 
     def start(self, task: str) -> None:
+        """Run `task` with what the form holds now."""
         self.save()
-        controller().run(task)
+        controller().run(task, self.values() if task == self.task.currentData() else None)
 
     def _install(self) -> None:
         controller().install_dependencies()
@@ -668,7 +678,7 @@ class InkMotionDocker(DockWidget):
         self.progress.setValue(int(c.progress * 1000))
         choice = self._choice()
         message = c.message
-        if choice is not None and not choice.enabled and not c.busy and c.state != "error":
+        if c.response is not None and choice is not None and not choice.enabled and not c.busy and c.state != "error":
             message = f"{choice.label}: {choice.reason}"
         colour = "#c0392b" if c.state == "error" else "palette(text)"
         self.status.setStyleSheet(f"color: {colour}")

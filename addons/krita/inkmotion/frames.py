@@ -60,14 +60,10 @@ def keys_around(has_key: Callable[[int], bool], current: int, first: int = 0, la
 
 @dataclass
 class Settings:
-    """What the docker's fields say."""
+    """What the docker's own fields say (a task's parameters are its form's: capabilities.fill)."""
 
     task: str = "inbetween"  # a task's name (TaskInfo.name): inbetween, text_motion, a plugin task's...
     prompt: str = ""
-    frames: int = 0  # 0: the method's default (for Inbetween: every frame between the keys)
-    fidelity: float = 0.5  # lambda: 1 keeps the drawing, 0 lets it move (FlipSketch's composition weight)
-    seed: int = -1  # -1: random
-    steps: int = 0  # 0: the method's default (diffusion / optimisation steps)
     model: str = ""  # "": the server's default model for the task
     server: str = "127.0.0.1:50051"
     token: str = ""
@@ -89,16 +85,8 @@ def inbetween_request(pb, start: tuple[int, dict], end: tuple[int, dict], settin
     return _options(request, settings)
 
 
-def _options(request, settings: Settings, steps: tuple[str, ...] = ()):
-    """The docker's settings every task shares, onto `request`: frames, the step fields in `steps`,
-    the seed (where the request has one) and the model; unset ones keep the method's defaults."""
-    if settings.frames:
-        request.frames = settings.frames
-    if settings.steps:
-        for name in steps:
-            setattr(request, name, settings.steps)
-    if settings.seed >= 0 and "seed" in request.DESCRIPTOR.fields_by_name:
-        request.seed = settings.seed
+def _options(request, settings: Settings):
+    """The model the docker names, onto `request` (empty: the server's default for the task)."""
     if settings.model.strip():
         request.model = settings.model.strip()
     return request
@@ -111,12 +99,9 @@ def _prompt(settings: Settings) -> str:
 
 
 def animate_request(pb, pixels: dict, settings: Settings):
-    """RasterTextMotionRequest (FlipSketch): a paint layer's frame and the prompt. Steps set both
-    the sampling and the inversion steps (the reference uses 25 of each)."""
-    request = pb.tasks_pb2.RasterTextMotionRequest(
-        sketch=_raster(pb, **pixels), prompt=_prompt(settings), composition_weight=settings.fidelity
-    )
-    return _options(request, settings, steps=("steps", "inversion_steps"))
+    """RasterTextMotionRequest (FlipSketch): a paint layer's frame and the prompt."""
+    request = pb.tasks_pb2.RasterTextMotionRequest(sketch=_raster(pb, **pixels), prompt=_prompt(settings))
+    return _options(request, settings)
 
 
 def vector_animate_request(pb, svg: str, settings: Settings):
@@ -124,7 +109,7 @@ def vector_animate_request(pb, svg: str, settings: Settings):
     (`document_svg`) and the prompt; the frames come back as rasters at the SVG's canvas size."""
     request = pb.tasks_pb2.TextMotionRequest(sketch_svg=svg, prompt=_prompt(settings),
                                              result_form=pb.tasks_pb2.RESULT_FORM_RASTER)
-    return _options(request, settings, steps=("steps",))
+    return _options(request, settings)
 
 
 _XML_PROLOGUE = re.compile(r"\A(?:\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*", re.DOTALL)
