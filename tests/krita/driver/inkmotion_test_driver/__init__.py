@@ -322,6 +322,7 @@ class Scenario:
         with open(config["svg"], encoding="utf-8") as f:
             report["shapes_added"] = len(shapes.addShapesFromSvg(f.read()))
         yield
+        self.settings(config)  # the docker's own fields (no model: the task's default)
         docker = InkMotionDocker()  # as Krita makes it (its factory calls the class)
         yield from self.wait_for(lambda: controller().response is not None or controller().capabilities_error,
                                  "the server's capabilities", 60)
