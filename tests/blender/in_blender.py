@@ -162,6 +162,31 @@ def snapshot(obj, arrays: dict, tag: str) -> dict:
             "materials": [s.material.name if s.material else "" for s in obj.material_slots]}
 
 
+# -- the add-on's task forms ------------------------------------------------------------------------
+
+def set_form(task: str, **values) -> None:
+    """Set parameters in the scene's form of a task, as an artist does in the panel (the form is
+    filled from the server's capabilities: `inkmotion.connect` first)."""
+    form = sys.modules[f"{ADDON}.form"]
+    settings = bpy.context.scene.inkmotion
+    for name, value in values.items():
+        form.find(settings, task, name).value = value
+
+
+def form_report(task: str) -> list[dict]:
+    """What the scene's form of a task holds, read off the form's items."""
+    form = sys.modules[f"{ADDON}.form"]
+    kinds = {1: "int", 2: "float", 3: "bool", 4: "choice"}
+    out = []
+    for item in form.parameters(bpy.context.scene.inkmotion, task):
+        prop = item.bl_rna.properties[item.slot]
+        out.append({"name": item.name, "label": item.label, "help": item.help, "kind": kinds[item.kind],
+                    "slot_type": prop.type, "value": getattr(item, item.slot),
+                    "minimum": item.minimum if item.has_minimum else None,
+                    "maximum": item.maximum if item.has_maximum else None, "choices": form.choices_of(item)})
+    return out
+
+
 # -- scenarios ---------------------------------------------------------------------------------------
 
 def scenario_inbetween(config: dict, report: dict, arrays: dict) -> None:
@@ -171,17 +196,20 @@ def scenario_inbetween(config: dict, report: dict, arrays: dict) -> None:
     draw_sketch(layer, 30, end)
     bpy.context.scene.frame_set(17)  # between the keys: the operator finds them itself
     report["before"] = snapshot(obj, arrays, "before")
+    assert bpy.ops.inkmotion.connect() == {"FINISHED"}
+    set_form("inbetween", frames=9)
 
     step("the Inbetween operator")
     started = time.monotonic()
-    result = bpy.ops.inkmotion.inbetween(frames=9)
+    result = bpy.ops.inkmotion.inbetween()
     report["operator_seconds"] = time.monotonic() - started
     report["result"] = sorted(result)
     report["after"] = snapshot(obj, arrays, "after")
 
     # A second run lands on a new layer too, never over the first.
     step("a second Inbetween")
-    bpy.ops.inkmotion.inbetween(frames=3, start_frame=40, easing="LINEAR", motion_path="LINEAR")
+    set_form("inbetween", frames=3, easing="linear", motion_path="linear")
+    bpy.ops.inkmotion.inbetween(start_frame=40)
     report["second"] = snapshot(obj, arrays, "second")
 
     step("saving and reloading the .blend")
@@ -202,8 +230,10 @@ def scenario_cancel(config: dict, report: dict, arrays: dict) -> None:
     # 1. Background mode: a timeout cancels the server job and the operator fails loudly.
     step("the Inbetween operator with a 1 s timeout")
     started = time.monotonic()
+    assert bpy.ops.inkmotion.connect() == {"FINISHED"}
+    set_form("inbetween", frames=40)
     try:
-        bpy.ops.inkmotion.inbetween(frames=40, model="test-slow", timeout=1.0)
+        bpy.ops.inkmotion.inbetween(model="test-slow", timeout=1.0)
         report["timeout_error"] = None
     except RuntimeError as exc:
         report["timeout_error"] = str(exc)
@@ -267,21 +297,21 @@ def scenario_text(config: dict, report: dict, arrays: dict) -> None:
 
     step("the Animate operator (text motion)")
     started = time.monotonic()
-    result = bpy.ops.inkmotion.animate(prompt="the dolphin jumps", model=config["model"], frames=3, steps=2, seed=7,
-                                       start_frame=5)
+    set_form("text_motion", frames=3, steps=2, seed=7)
+    result = bpy.ops.inkmotion.animate(prompt="the dolphin jumps", model=config["model"], start_frame=5)
     report["operator_seconds"] = time.monotonic() - started
     report["result"] = sorted(result)
     # The raster method: FlipSketch on the painted drawing, its frames traced back into strokes.
     step("the Animate operator (FlipSketch)")
+    set_form("raster_text_motion", composition_weight=0.7, frames=2, steps=1)
     report["flip_result"] = sorted(bpy.ops.inkmotion.animate(
-        prompt="the dolphin jumps", method="RASTER", fidelity=0.7, model=config["flip_model"], frames=2, steps=1,
-        start_frame=20))
+        prompt="the dolphin jumps", method="RASTER", model=config["flip_model"], start_frame=20))
     report["after"] = snapshot(obj, arrays, "after")
 
     # A server that is not there: one clear error, nothing written.
     bpy.context.preferences.addons[ADDON].preferences.server_address = config["dead_server"]
     try:
-        bpy.ops.inkmotion.animate(prompt="x", frames=2, steps=1)
+        bpy.ops.inkmotion.animate(prompt="x")
         report["dead_server_error"] = None
     except RuntimeError as exc:
         report["dead_server_error"] = str(exc)
@@ -327,10 +357,10 @@ class FakeLayout:
         return Properties()
 
 
-def draw_panels() -> list:
+def draw_panels(tasks=("text_motion", "inbetween", "path_motion", "video_motion")) -> list:
     log: list = []
     context = bpy.context
-    for task in ("TEXT", "INBETWEEN", "PATH", "VIDEO"):
+    for task in tasks:
         context.scene.inkmotion.task = task
         bpy.types.INKMOTION_PT_main.draw(type("Panel", (), {"layout": FakeLayout(log)})(), context)
     bpy.types.INKMOTION_PT_server.draw(type("Panel", (), {"layout": FakeLayout(log)})(), context)
@@ -344,6 +374,49 @@ def draw_panels() -> list:
 
     type(prefs).draw(Prefs(), context)
     return log
+
+
+def scenario_plugin(config: dict, report: dict, arrays: dict) -> None:
+    """A server with a plugin's task (wobble): the task choice offers it, its form is what the server
+    describes, a value out of range is refused before anything is sent, and it runs."""
+    obj, layer = new_grease_pencil()
+    draw_sketch(layer, 1, config["sketches"][0])
+    bpy.context.scene.frame_set(4)
+    report["before"] = snapshot(obj, arrays, "before")
+    assert bpy.ops.inkmotion.connect() == {"FINISHED"}
+    panel, form = sys.modules[f"{ADDON}.panel"], sys.modules[f"{ADDON}.form"]
+    settings = bpy.context.scene.inkmotion
+    report["task_items"] = [[item[0], item[1]] for item in panel.task_items(settings, bpy.context)]
+    settings.task = "wobble"
+    report["task_name"], report["task"] = settings.task_name, settings.task
+    report["wobble_form"] = form_report("wobble")
+    report["inbetween_form"] = form_report("inbetween")
+    easing = form.find(settings, "inbetween", "easing")
+    accepted = []
+    for choice in form.choices_of(easing):
+        easing.choice_value = choice
+        accepted.append(easing.choice_value)
+    report["easing_accepted"] = accepted
+    try:
+        easing.choice_value = "wobbly"
+        report["easing_refused"] = None
+    except TypeError as exc:
+        report["easing_refused"] = str(exc)
+    report["panel_draw"] = draw_panels(("inbetween", "wobble"))
+
+    step("wobble with an amplitude out of range")
+    set_form("wobble", amplitude=80.0)
+    try:
+        bpy.ops.inkmotion.run_task(task_name="wobble")
+        report["range_error"] = None
+    except RuntimeError as exc:
+        report["range_error"] = str(exc)
+    report["layers_after_refusal"] = [l.name for l in obj.data.layers]
+
+    step("wobble through the generic action")
+    set_form("wobble", amplitude=3.0, frames=5)
+    report["result"] = sorted(bpy.ops.inkmotion.run_task(task_name="wobble"))
+    report["after"] = snapshot(obj, arrays, "after")
 
 
 def scenario_local_server(config: dict, report: dict, arrays: dict) -> None:
@@ -394,7 +467,7 @@ def scenario_legacy(config: dict, report: dict, arrays: dict) -> None:
     report["object_type"] = bpy.context.active_object.type
     report["poll"] = bpy.ops.inkmotion.inbetween.poll()
     try:
-        bpy.ops.inkmotion.inbetween(frames=9)
+        bpy.ops.inkmotion.inbetween()
         report["error"] = None
     except RuntimeError as exc:
         report["error"] = str(exc)
@@ -404,7 +477,7 @@ def scenario_legacy(config: dict, report: dict, arrays: dict) -> None:
 
 SCENARIOS = {"inbetween": scenario_inbetween, "cancel": scenario_cancel, "text": scenario_text,
              "local_server": scenario_local_server, "legacy": scenario_legacy,
-             "reconnect": scenario_reconnect}
+             "reconnect": scenario_reconnect, "plugin": scenario_plugin}
 
 
 def main() -> int:

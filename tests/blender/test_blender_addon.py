@@ -315,6 +315,7 @@ def test_animate_text_with_the_tiny_model(blender, addon_zip, server, tmp_path, 
                                  dead_server="127.0.0.1:9")
     with Client(server.address) as client:
         offered = {t.task: t for t in client.capabilities().tasks}
+    label = {t.name: t.label for t in offered.values()}  # the layers and messages say the server's words
 
     def available(task):
         return task in offered and offered[task].available
@@ -328,7 +329,7 @@ def test_animate_text_with_the_tiny_model(blender, addon_zip, server, tmp_path, 
     }
     assert report["poll"]["animate"] and report["poll"]["inbetween"]
     assert not report["poll"]["animate_video"]
-    assert "Video motion" in report["video_error"], report["video_error"]
+    assert label["video_motion"] in report["video_error"], report["video_error"]
     reason = offered[tasks_pb2.TASK_VIDEO_MOTION].unavailable_reason if tasks_pb2.TASK_VIDEO_MOTION in offered else "does not offer"
     assert reason in report["video_error"]
     assert "prompt is empty" in report["empty_prompt_error"]
@@ -336,10 +337,10 @@ def test_animate_text_with_the_tiny_model(blender, addon_zip, server, tmp_path, 
 
     assert report["result"] == ["FINISHED"]
     layers = report["after"]["layers"]
-    assert layers["Text motion"]["frames"] == [5, 6, 7]
+    assert layers[label["text_motion"]]["frames"] == [5, 6, 7]
     source = arrays["before"]["Sketch"][1]
     assert_same_layer(arrays["after"]["Sketch"], arrays["before"]["Sketch"])
-    for frame, drawing in arrays["after"]["Text motion"].items():
+    for frame, drawing in arrays["after"][label["text_motion"]].items():
         np.testing.assert_array_equal(drawing["counts"], source["counts"], err_msg=f"frame {frame}")
         np.testing.assert_allclose(drawing["radius"], source["radius"], rtol=1e-4, err_msg=f"frame {frame}")
         np.testing.assert_allclose(drawing["vertex_color"], source["vertex_color"], atol=1e-4)
@@ -348,18 +349,80 @@ def test_animate_text_with_the_tiny_model(blender, addon_zip, server, tmp_path, 
 
     # FlipSketch from Blender: new strokes traced from its raster frames, on a layer of its own.
     assert report["flip_result"] == ["FINISHED"]
-    assert layers["FlipSketch"]["frames"] == [20, 21]
-    for frame, drawing in arrays["after"]["FlipSketch"].items():
+    assert layers[label["raster_text_motion"]]["frames"] == [20, 21]
+    for frame, drawing in arrays["after"][label["raster_text_motion"]].items():
         assert len(drawing["counts"]) > 0 and np.isfinite(drawing["position"]).all(), f"frame {frame}"
 
     drawn = report["panel_draw"]
     for idname in ("inkmotion.animate", "inkmotion.inbetween", "inkmotion.follow_path", "inkmotion.animate_video"):
         assert ["operator", idname] in [entry[:2] for entry in drawn], idname
-    assert any(entry[0] == "label" and entry[1].startswith("Video motion: ") for entry in drawn), "the reason is shown"
+    assert any(entry[0] == "label" and entry[1].startswith(label["video_motion"] + ": ") for entry in drawn), "the reason is shown"
     assert ["prop", "prompt"] in drawn and ["prop", "server_address"] in drawn and ["prop", "token"] in drawn
 
     assert "127.0.0.1:9" in report["dead_server_error"], report["dead_server_error"]
-    assert sorted(report["layers_at_end"]) == ["FlipSketch", "Sketch", "Text motion"], "nothing written when the server is gone"
+    assert sorted(report["layers_at_end"]) == sorted([label["raster_text_motion"], "Sketch", label["text_motion"]]), \
+        "nothing written when the server is gone"
+
+
+def test_a_plugin_task_gets_a_form_from_capabilities_and_runs(blender, addon_zip, tmp_path, packing, text_sketch):
+    """A task the add-on has never heard of (tests/plugins/inkmotion_test_task.py's wobble): offered
+    by its label, its form is what the server describes, a value out of range never leaves Blender,
+    and the generic action writes its keyframes onto a new layer."""
+    with ServerProcess(tmp_path / "server-data", "--plugin", "inkmotion_test_task") as server:
+        report, arrays = run_blender(blender, "plugin", tmp_path, zip=str(addon_zip), server=server.address,
+                                     sketches=[text_sketch])
+        with Client(server.address) as client:
+            described = {t.name: t for t in client.capabilities().tasks}
+            submitted = list(client.jobs())
+
+    assert ["wobble", "Wobble"] in report["task_items"], report["task_items"]
+    names = [name for name, _ in report["task_items"]]
+    assert names[:4] == ["text_motion", "inbetween", "path_motion", "video_motion"], names
+    assert {name: label for name, label in report["task_items"]} == {n: described[n].label for n in names}
+    assert report["task_name"] == report["task"] == "wobble"
+
+    wobble = {p["name"]: p for p in report["wobble_form"]}
+    assert list(wobble) == ["frames", "amplitude", "loop", "wave"]
+    assert (wobble["frames"]["kind"], wobble["frames"]["slot_type"], wobble["frames"]["value"]) == ("int", "INT", 12)
+    assert (wobble["amplitude"]["kind"], wobble["amplitude"]["slot_type"]) == ("float", "FLOAT")
+    assert wobble["amplitude"]["value"] == pytest.approx(4.0)
+    assert (wobble["loop"]["slot_type"], wobble["loop"]["value"]) == ("BOOLEAN", True)
+    assert (wobble["wave"]["slot_type"], wobble["wave"]["value"], wobble["wave"]["choices"]) == ("ENUM", "sine", ["sine", "square"])
+    assert (wobble["amplitude"]["minimum"], wobble["amplitude"]["maximum"]) == (0.0, 50.0)
+    max_frames = described["wobble"].parameters[0].maximum
+    assert (wobble["frames"]["minimum"], wobble["frames"]["maximum"]) == (2.0, max_frames)
+    assert wobble["loop"]["minimum"] is None and wobble["wave"]["maximum"] is None
+    for parameter in described["wobble"].parameters:
+        assert (wobble[parameter.name]["label"], wobble[parameter.name]["help"]) == (parameter.label, parameter.help)
+
+    easing = next(p for p in described["inbetween"].parameters if p.name == "easing")
+    form_easing = next(p for p in report["inbetween_form"] if p["name"] == "easing")
+    assert form_easing["choices"] == list(easing.choices) and form_easing["value"] == easing.default_value
+    assert report["easing_accepted"] == list(easing.choices)
+    assert report["easing_refused"] and "wobbly" in report["easing_refused"]
+
+    drawn = report["panel_draw"]
+    assert ["operator", "inkmotion.run_task", "Wobble"] in drawn
+    for slot in ("int_value", "float_value", "bool_value", "choice_value"):
+        assert ["prop", slot] in drawn, slot
+
+    error = report["range_error"]
+    assert error and "amplitude" in error.lower() and "0..50" in error and "80" in error, error
+    assert report["layers_after_refusal"] == ["Sketch"]
+    assert [j.task_name for j in submitted] == ["wobble"], "the refused run sent nothing; the next one job"
+
+    assert report["result"] == ["FINISHED"]
+    layers = report["after"]["layers"]
+    assert sorted(layers) == ["Sketch", "Wobble"]
+    assert layers["Wobble"]["frames"] == [4, 5, 6, 7, 8], "5 keyframes from the current frame"
+    source = arrays["before"]["Sketch"][1]
+    result = arrays["after"]["Wobble"]
+    assert_same_drawing(result[4], source)
+    # The amplitude sent was 3 (not the default 4): points swing at most 3 canvas pixels, up to sin(72 deg) of it.
+    canvas = packing.Canvas.fit(source["position"], 512)
+    swing = max(np.abs(canvas.to_pixels(result[f]["position"]) - canvas.to_pixels(source["position"]))[:, 1].max()
+                for f in range(5, 9))
+    assert 3.0 * 0.9 < swing < 3.0 + 1e-3, swing
 
 
 def test_preferences_start_and_stop_a_local_server(blender, addon_zip, tmp_path):

@@ -1,16 +1,17 @@
 """InkMotion for Grease Pencil: send a layer's strokes to an InkMotion server, get a new layer of keyframes.
 
 The add-on is thin: Grease Pencil I/O (`gp_io`, `packing`), the sidebar tab and preferences
-(`panel`, `preferences`), the four actions (`operators`) and the jobs they watch (`jobs`). Models
+(`panel`, `preferences`), the task forms built from capabilities (`form`), the actions
+(`operators`, a generic one for a plugin's task) and the jobs they watch (`jobs`). Models
 live on the server; `_client` is the project's small gRPC client, vendored by
 scripts/build_addons.py under this private name so it never meets a user-installed `inkmotion`.
 """
 
 import bpy
 
-from . import operators, panel, preferences
+from . import form, operators, panel, preferences
 
-classes = (*preferences.classes, *operators.classes, *panel.classes)
+classes = (*preferences.classes, *form.classes, *operators.classes, *panel.classes)
 
 
 def register():

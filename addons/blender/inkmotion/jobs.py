@@ -13,15 +13,18 @@ import time
 from dataclasses import dataclass
 
 from ._client.client import Client, Event, EventKind, InkMotionError, JobRunner
-from ._client.v1 import tasks_pb2
+from ._client.v1 import animation_service_pb2
 
-# The four actions of the add-on and the task each needs from the server.
-TASK_NAMES = {
-    tasks_pb2.TASK_TEXT_MOTION: "Text motion",
-    tasks_pb2.TASK_INBETWEEN: "Inbetween",
-    tasks_pb2.TASK_PATH_MOTION: "Path motion",
-    tasks_pb2.TASK_VIDEO_MOTION: "Video motion",
-}
+# The tasks with an action of their own in the add-on, by their one name (TaskInfo.name); any other
+# task the server lists (a plugin's) runs through the generic action. Their words come from capabilities.
+TEXT_MOTION, RASTER_TEXT_MOTION, INBETWEEN, PATH_MOTION, VIDEO_MOTION = (
+    "text_motion", "raster_text_motion", "inbetween", "path_motion", "video_motion")
+BUILT_IN = (TEXT_MOTION, INBETWEEN, PATH_MOTION, VIDEO_MOTION)  # raster_text_motion: Animate's raster method
+
+
+def fallback_label(name: str) -> str:
+    """What to call a task before the server has said (its name in words)."""
+    return name.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -74,26 +77,62 @@ class Capabilities:
         if wait:
             self._thread.join(timeout + 1)
 
+    def fetch_now(self, connection: Connection, timeout: float = 15.0) -> None:
+        """Fetch on this thread (scripts and background mode), waiting for a fetch already running."""
+        if self.busy:
+            self._thread.join(timeout + 1)
+        self._thread = None
+        self.refresh(connection, wait=True, timeout=timeout)
+
     def known_for(self, connection: Connection) -> bool:
         return self.connection == connection and self.fetched_at > 0
 
-    def task_reason(self, task: int, connection: Connection) -> str | None:
-        """Why `task` cannot run on this server, or None when it can (or nothing is known yet)."""
+    def tasks(self, connection: Connection) -> list:
+        """The TaskInfo of every task the server lists (none until it answered)."""
+        if not self.known_for(connection) or self.response is None:
+            return []
+        return list(self.response.tasks)
+
+    def info(self, name: str, connection: Connection):
+        return next((t for t in self.tasks(connection) if t.name == name), None)
+
+    def label(self, name: str, connection: Connection) -> str:
+        info = self.info(name, connection)
+        return info.label if info is not None and info.label else fallback_label(name)
+
+    def task_reason(self, name: str, connection: Connection) -> str | None:
+        """Why the task of this name cannot run on this server, or None when it can (or nothing is known yet)."""
         if not self.known_for(connection):
             return None
         if self.response is None:
             return self.error
-        return task_reason(self.response, task)
+        return task_reason(self.response, name)
 
 
-def task_reason(response, task: int) -> str | None:
-    name = TASK_NAMES.get(task, str(task))
-    for info in response.tasks:
-        if info.task == task:
-            if info.available:
-                return None
-            return f"{name}: {info.unavailable_reason or 'not available on this server'}"
-    return f"{name}: the server (version {response.server_version or '?'}) does not offer this task"
+def task_info(response, name: str):
+    return next((t for t in response.tasks if t.name == name), None)
+
+
+def task_reason(response, name: str) -> str | None:
+    info = task_info(response, name)
+    if info is None:
+        return f"{fallback_label(name)}: the server (version {response.server_version or '?'}) does not offer this task"
+    if info.available:
+        return None
+    return f"{info.label or fallback_label(name)}: {info.unavailable_reason or 'not available on this server'}"
+
+
+INPUT = animation_service_pb2.TaskInput
+GENERIC_INPUTS = (INPUT.KIND_DRAWING, INPUT.KIND_TEXT)  # what the generic action can give a task from Grease Pencil
+
+
+def generic_reason(info) -> str | None:
+    """Why the generic action cannot give this task its inputs (a raster, a video, ...), or None."""
+    other = [i for i in info.inputs if i.required and i.kind not in GENERIC_INPUTS]
+    if not other:
+        return None
+    kinds = ", ".join(f"{i.label or i.name} ({INPUT.Kind.Name(i.kind).removeprefix('KIND_').lower()})" for i in other)
+    return f"{info.label or info.name}: Grease Pencil cannot give it {kinds}"
 
 
 CAPABILITIES = Capabilities()

@@ -1,10 +1,15 @@
-"""The four actions (`inkmotion.animate`, `.inbetween`, `.follow_path`, `.animate_video`) and their helpers.
+"""The actions (`inkmotion.animate`, `.inbetween`, `.follow_path`, `.animate_video`, and `.run_task`
+for any other task the server lists, a plugin's) and their helpers.
 
 Each action reads the active Grease Pencil layer, sends one task request, and writes what comes
-back onto a NEW layer named after the task, one keyframe per output frame, in one undo step.
+back onto a NEW layer named after the task (its label in the server's capabilities), one keyframe
+per output frame, in one undo step. The task's described parameters come from the scene's form
+(`form`, built from capabilities); an action's own properties are the host's: where the result
+goes, the model, the prompt, the reference video.
 Invoked from the UI an action runs as a modal operator polling a `jobs.JobStatus` (Esc or the panel's
 Cancel cancels the server job); executed from a script or in background mode it blocks until the
-layer is written, so `bpy.ops.inkmotion.inbetween(frames=9)` returns with the result in place.
+layer is written, so `bpy.ops.inkmotion.inbetween()` returns with the result in place (a script sets
+the form's values first, after `bpy.ops.inkmotion.connect()` filled it).
 """
 
 import os
@@ -17,10 +22,10 @@ import bpy
 import numpy as np
 from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from . import gp_io, packing
-from ._client.client import InkMotionError
+from . import form, gp_io, jobs, packing
+from ._client import forms
 from ._client.v1 import drawing_pb2, tasks_pb2
-from .jobs import CAPABILITIES, TASK_NAMES, Connection, JobStatus, task_reason
+from .jobs import CAPABILITIES, INPUT, Connection, JobStatus, generic_reason, task_reason
 
 CANVAS_SIZE = 512  # pixels across the square canvas laid over the drawing plane
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".exr", ".webp")
@@ -67,44 +72,40 @@ class Prepared:
     label: str
 
 
-def _optional(request, name: str, value: int) -> None:
-    if value > 0 or (name == "seed" and value >= 0):
-        setattr(request, name, value)
-
-
-EASING_ITEMS = [("EASE_IN_OUT", "Ease In-Out", "Slow out of the start key, slow into the end key"),
-                ("LINEAR", "Linear", "Even spacing"), ("EASE_IN", "Ease In", "Slow start"), ("EASE_OUT", "Ease Out", "Slow end")]
-MOTION_PATH_ITEMS = [("ARC", "Arc", "Strokes turn and scale as they move"),
-                     ("LINEAR", "Linear", "Every point moves on a straight line")]
-UNMATCHED_ITEMS = [("FADE", "Fade", "Strokes in one key only fade in or out"),
-                   ("DRAW_ON", "Draw On", "Strokes in one key only are drawn on or erased along their length")]
+def sync_forms(response) -> None:
+    """Every scene's form from these capabilities (main thread: operators, timers)."""
+    for scene in bpy.data.scenes:
+        form.sync(scene.inkmotion, response)
 
 
 # -- the shared operator body ------------------------------------------------------------------
 
 class TaskOperator:
-    """Mixin of the four actions; subclasses set `task` and implement `build(context)`."""
+    """Mixin of the actions; subclasses set `task` (its name) and implement `build(context, info)`."""
 
     # UNDO without REGISTER: one undo step, and no redo panel that would re-run a long job blocking.
     bl_options = {"UNDO"}
-    task = tasks_pb2.TASK_UNSPECIFIED
+    task = ""
 
-    frames: IntProperty(name="Frames", description="Output frames (0: the task's default)", default=0, min=0, max=1000)
     start_frame: IntProperty(name="Start Frame", description="Frame of the first output keyframe (unset: automatic)")
     model: StringProperty(name="Model", description="Model on the server (empty: the server's default for the task)")
     timeout: FloatProperty(name="Timeout", description="Scripts and background mode: cancel the server job after this many seconds (0: wait)",
                            default=0.0, min=0.0, subtype="TIME_ABSOLUTE")
 
+    def sent_task(self) -> str:
+        """The task this run sends (the Animate action's raster method sends another)."""
+        return self.task
+
     @property
     def layer_title(self) -> str:
-        return TASK_NAMES[self.task]
+        return CAPABILITIES.label(self.sent_task(), connection(bpy.context))
 
     @classmethod
     def poll(cls, context):
         reason = gp_io.unsupported_reason(context)
         if reason is None and Progress.running():
             reason = "An InkMotion job is running"
-        if reason is None:  # what the server last said (nothing until the panel or `inkmotion.connect` asked)
+        if reason is None and cls.task:  # what the server last said (nothing until the panel or `inkmotion.connect` asked)
             reason = CAPABILITIES.task_reason(cls.task, connection(context))
         if reason:
             cls.poll_message_set(reason)
@@ -134,8 +135,37 @@ class TaskOperator:
             raise ValueError(f"Layer '{layer.name}' has no strokes at frame {context.scene.frame_current}")
         return obj, layer, strokes
 
-    def build(self, context) -> Prepared:
+    def build(self, context, info) -> Prepared:
         raise NotImplementedError
+
+    def fill(self, context, request, info, **defaults) -> None:
+        """Set the form's values of the task's described parameters on the request, each checked
+        against its range (`capabilities` synced the form); `defaults`: the host's own, where the
+        form leaves a parameter at the server's default."""
+        values = form.values(context.scene.inkmotion, info.name, self.layer_title)
+        forms.set_parameters(request, info.parameters, {**defaults, **values})
+
+    def capabilities(self, context, fetch: bool):
+        """(TaskInfo of the task, None) or (None, why not): fetched afresh when `fetch`."""
+        conn = connection(context)
+        if fetch or not CAPABILITIES.known_for(conn):
+            CAPABILITIES.fetch_now(conn)
+        if CAPABILITIES.response is None:
+            return None, f"{self.layer_title}: {CAPABILITIES.error}"
+        sync_forms(CAPABILITIES.response)
+        reason = task_reason(CAPABILITIES.response, self.sent_task())
+        return (None, reason) if reason else (jobs.task_info(CAPABILITIES.response, self.sent_task()), None)
+
+    def prepare(self, context, fetch: bool) -> Prepared | None:
+        info, why = self.capabilities(context, fetch)
+        if info is None:
+            self.report({"ERROR"}, why)
+            return None
+        try:
+            return self.build(context, info)
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return None
 
     def prepared(self, context, request, canvas, obj, layer, first_frame: int) -> Prepared:
         return Prepared(request, canvas, obj.name, layer.name, first_frame,
@@ -164,22 +194,10 @@ class TaskOperator:
     # -- synchronous: scripts and background mode --
 
     def execute(self, context):
-        try:
-            prepared = self.build(context)
-        except ValueError as exc:
-            self.report({"ERROR"}, str(exc))
+        prepared = self.prepare(context, fetch=True)
+        if prepared is None:
             return {"CANCELLED"}
         conn = connection(context)
-        try:
-            with conn.client(timeout=15.0) as client:
-                caps = client.capabilities()
-        except InkMotionError as exc:
-            self.report({"ERROR"}, f"{self.layer_title}: cannot reach the InkMotion server at {conn.address}: {exc.message}")
-            return {"CANCELLED"}
-        reason = task_reason(caps, self.task)
-        if reason:
-            self.report({"ERROR"}, reason)
-            return {"CANCELLED"}
         job = JobStatus(conn, prepared.request, prepared.label).start()
         started, last = time.monotonic(), [-1.0]
 
@@ -200,10 +218,8 @@ class TaskOperator:
         if Progress.running():
             self.report({"ERROR"}, "Another InkMotion job is running; cancel it first")
             return {"CANCELLED"}
-        try:
-            self._prepared = self.build(context)
-        except ValueError as exc:
-            self.report({"ERROR"}, str(exc))
+        self._prepared = self.prepare(context, fetch=False)
+        if self._prepared is None:
             return {"CANCELLED"}
         self._job = JobStatus(connection(context), self._prepared.request, self._prepared.label).start()
         Progress.job, Progress.title = self._job, self.layer_title
@@ -267,7 +283,7 @@ def _keyframe(frame_number: int, obj, strokes: packing.Strokes, canvas: packing.
     return drawing_pb2.Keyframe(frame=frame_number, drawing=_drawing(obj, strokes, canvas, layer))
 
 
-# -- the four actions ---------------------------------------------------------------------------
+# -- the actions ---------------------------------------------------------------------------------
 
 ANIMATE_METHODS = [
     ("VECTOR", "Vector (Live-Sketch)", "Moves your strokes: every stroke keeps its points, radii and colours"),
@@ -279,22 +295,17 @@ class INKMOTION_OT_animate(TaskOperator, bpy.types.Operator):
 
     bl_idname = "inkmotion.animate"
     bl_label = "Animate (Text)"
-    task = tasks_pb2.TASK_TEXT_MOTION
+    task = jobs.TEXT_MOTION
 
     prompt: StringProperty(name="Prompt", description="What the drawing does, e.g. 'the dolphin jumps out of the water'")
     method: EnumProperty(name="Method", items=ANIMATE_METHODS, default="VECTOR")
-    fidelity: FloatProperty(name="Fidelity", description="Raster method: fidelity to the drawing against motion (lambda)",
-                            default=0.5, min=0.0, max=1.0)
-    steps: IntProperty(name="Steps", description="Optimisation steps (0: the method's default)", default=0, min=0)
-    seed: IntProperty(name="Seed", description="Random seed (-1: any)", default=-1, min=-1)
 
-    @property
-    def layer_title(self) -> str:
-        return "FlipSketch" if self.method == "RASTER" else TASK_NAMES[self.task]
+    def sent_task(self) -> str:
+        return jobs.RASTER_TEXT_MOTION if self.method == "RASTER" else jobs.TEXT_MOTION
 
-    def build(self, context) -> Prepared:
+    def build(self, context, info) -> Prepared:
         if not self.prompt.strip():
-            raise ValueError("Animate: the prompt is empty; say what the drawing does")
+            raise ValueError(f"{self.layer_title}: the prompt is empty; say what the drawing does")
         obj, layer, strokes = self.sketch_at_current_frame(context)
         canvas = self.canvas_for(strokes)
         sketch = _drawing(obj, strokes, canvas, layer.name)
@@ -302,13 +313,10 @@ class INKMOTION_OT_animate(TaskOperator, bpy.types.Operator):
             # FlipSketch: the server paints the drawing, animates it as raster frames and traces them
             # back into strokes (new strokes every frame, in the first material).
             request = tasks_pb2.RasterTextMotionRequest(sketch_drawing=sketch, prompt=self.prompt, model=self.model,
-                                                        composition_weight=self.fidelity,
                                                         result_form=tasks_pb2.RESULT_FORM_DRAWING)
         else:
             request = tasks_pb2.TextMotionRequest(sketch=sketch, prompt=self.prompt, model=self.model)
-        _optional(request, "frames", self.frames)
-        _optional(request, "steps", self.steps)
-        _optional(request, "seed", self.seed)
+        self.fill(context, request, info)
         return self.prepared(context, request, canvas, obj, layer, self.output_start(context.scene.frame_current))
 
 
@@ -317,26 +325,18 @@ class INKMOTION_OT_inbetween(TaskOperator, bpy.types.Operator):
 
     bl_idname = "inkmotion.inbetween"
     bl_label = "Inbetween"
-    task = tasks_pb2.TASK_INBETWEEN
+    task = jobs.INBETWEEN
 
-    easing: EnumProperty(name="Easing", items=EASING_ITEMS, default="EASE_IN_OUT")
-    motion_path: EnumProperty(name="Motion Path", items=MOTION_PATH_ITEMS, default="ARC")
-    unmatched: EnumProperty(name="Unmatched Strokes", items=UNMATCHED_ITEMS, default="FADE")
-
-    def build(self, context) -> Prepared:
+    def build(self, context, info) -> Prepared:
         obj, layer = self.source(context)
         start_key, end_key = gp_io.keys_around(layer, context.scene.frame_current)
         start, end = gp_io.read_drawing(start_key.drawing), gp_io.read_drawing(end_key.drawing)
         canvas = self.canvas_for(start, end)
-        frames = self.frames or (end_key.frame_number - start_key.frame_number + 1)
         request = tasks_pb2.InbetweenRequest(
             start=_keyframe(start_key.frame_number, obj, start, canvas, layer.name),
-            end=_keyframe(end_key.frame_number, obj, end, canvas, layer.name),
-            model=self.model, frames=frames,
-            easing=tasks_pb2.Easing.Value("EASING_" + self.easing),
-            motion_path=tasks_pb2.MotionPath.Value("MOTION_PATH_" + self.motion_path),
-            unmatched=tasks_pb2.UnmatchedStrokes.Value("UNMATCHED_STROKES_" + self.unmatched),
-        )
+            end=_keyframe(end_key.frame_number, obj, end, canvas, layer.name), model=self.model)
+        # Frames unset in the form: one a frame from key to key.
+        self.fill(context, request, info, frames=end_key.frame_number - start_key.frame_number + 1)
         return self.prepared(context, request, canvas, obj, layer, self.output_start(start_key.frame_number))
 
 
@@ -345,27 +345,24 @@ class INKMOTION_OT_follow_path(TaskOperator, bpy.types.Operator):
 
     bl_idname = "inkmotion.follow_path"
     bl_label = "Follow Path"
-    task = tasks_pb2.TASK_PATH_MOTION
+    task = jobs.PATH_MOTION
 
-    seed: IntProperty(name="Seed", description="Random seed (-1: any)", default=-1, min=-1)
-
-    def build(self, context) -> Prepared:
+    def build(self, context, info) -> Prepared:
         obj, layer, strokes = self.sketch_at_current_frame(context)
         if not strokes.selected.any():
-            raise ValueError("Follow path: select the stroke to follow (in Edit Mode) on the active layer")
+            raise ValueError(f"{self.layer_title}: select the stroke to follow (in Edit Mode) on the active layer")
         path_index = int(np.argmax(strokes.selected))
         keep = np.ones(strokes.stroke_count, bool)
         keep[path_index] = False
         subject = strokes.subset(keep)
         if subject.stroke_count == 0:
-            raise ValueError("Follow path: the layer holds only the path; draw the subject on the same layer")
+            raise ValueError(f"{self.layer_title}: the layer holds only the path; draw the subject on the same layer")
         canvas = self.canvas_for(strokes)
         path = strokes.subset(~keep)
         request = tasks_pb2.PathMotionRequest(
             drawing=_drawing(obj, subject, canvas, layer.name),
             path=canvas.to_pixels(path.positions).astype("<f4").tobytes(), model=self.model)
-        _optional(request, "frames", self.frames)
-        _optional(request, "seed", self.seed)
+        self.fill(context, request, info)
         return self.prepared(context, request, canvas, obj, layer, self.output_start(context.scene.frame_current))
 
 
@@ -374,39 +371,72 @@ class INKMOTION_OT_animate_video(TaskOperator, bpy.types.Operator):
 
     bl_idname = "inkmotion.animate_video"
     bl_label = "Animate from Video"
-    task = tasks_pb2.TASK_VIDEO_MOTION
+    task = jobs.VIDEO_MOTION
 
     video: StringProperty(name="Reference", description="A folder of frame images (or one of them)", subtype="FILE_PATH")
     prompt: StringProperty(name="Prompt", description="What the drawing is, e.g. 'a cat'")
-    steps: IntProperty(name="Steps", description="Optimisation steps (0: the method's default)", default=0, min=0)
-    seed: IntProperty(name="Seed", description="Random seed (-1: any)", default=-1, min=-1)
 
-    def build(self, context) -> Prepared:
+    def build(self, context, info) -> Prepared:
         obj, layer, strokes = self.sketch_at_current_frame(context)
-        rasters = reference_frames(bpy.path.abspath(self.video))
+        rasters = reference_frames(bpy.path.abspath(self.video), self.layer_title)
         canvas = self.canvas_for(strokes)
         request = tasks_pb2.VideoMotionRequest(
             sketch=_drawing(obj, strokes, canvas, layer.name),
             reference_frames=rasters, prompt=self.prompt, model=self.model)
-        _optional(request, "frames", self.frames)
-        _optional(request, "steps", self.steps)
-        _optional(request, "seed", self.seed)
+        self.fill(context, request, info)
         return self.prepared(context, request, canvas, obj, layer, self.output_start(context.scene.frame_current))
 
 
-def reference_frames(path: str) -> list:
+class INKMOTION_OT_run_task(TaskOperator, bpy.types.Operator):
+    """Run a task the server lists that has no action of its own (a plugin's) on the active layer's drawing"""
+
+    bl_idname = "inkmotion.run_task"
+    bl_label = "Run Task"
+
+    task_name: StringProperty(name="Task", description="The task's name, as the server lists it")
+    prompt: StringProperty(name="Prompt", description="The task's text input, when it takes one")
+
+    def sent_task(self) -> str:
+        return self.task_name
+
+    def build(self, context, info) -> Prepared:
+        why = generic_reason(info)
+        if why:
+            raise ValueError(why)
+        request = forms.new_request(info.name)
+        fields = request.DESCRIPTOR.fields_by_name
+        obj, layer, canvas = context.active_object, context.active_object.data.layers.active, None
+        for given in info.inputs:
+            if given.kind == INPUT.KIND_TEXT:
+                field = given.name if given.name in fields else "prompt"
+                if not self.prompt.strip() and given.required:
+                    raise ValueError(f"{self.layer_title}: {given.label or given.name} is empty")
+                setattr(request, field, self.prompt)
+            elif given.kind == INPUT.KIND_DRAWING:
+                obj, layer, strokes = self.sketch_at_current_frame(context)
+                canvas = self.canvas_for(strokes)
+                field = given.name if given.name in fields else "drawing"
+                getattr(request, field).CopyFrom(_drawing(obj, strokes, canvas, layer.name))
+        if self.model and "model" in fields:
+            request.model = self.model
+        self.fill(context, request, info)
+        return self.prepared(context, request, canvas or self.canvas_for(), obj, layer,
+                             self.output_start(context.scene.frame_current))
+
+
+def reference_frames(path: str, title: str = "Animate from video") -> list:
     """The frames of a reference video given as a folder of images (or one image in it), in name order."""
     if not path:
-        raise ValueError("Animate from video: choose the reference video's frames (a folder of images)")
+        raise ValueError(f"{title}: choose the reference video's frames (a folder of images)")
     folder = path if os.path.isdir(path) else os.path.dirname(path)
     if not os.path.isdir(folder):
-        raise ValueError(f"Animate from video: {path}: no such folder")
+        raise ValueError(f"{title}: {path}: no such folder")
     if os.path.isfile(path) and not path.lower().endswith(IMAGE_EXTENSIONS):
-        raise ValueError(f"Animate from video: {os.path.basename(path)} is not an image; export the video "
+        raise ValueError(f"{title}: {os.path.basename(path)} is not an image; export the video "
                          "as an image sequence (PNG) and choose its folder")
     names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
     if not names:
-        raise ValueError(f"Animate from video: {folder} holds no frame images ({', '.join(IMAGE_EXTENSIONS)})")
+        raise ValueError(f"{title}: {folder} holds no frame images ({', '.join(IMAGE_EXTENSIONS)})")
     return [_raster(os.path.join(folder, n)) for n in names]
 
 
@@ -456,12 +486,15 @@ class INKMOTION_OT_connect(bpy.types.Operator):
     bl_label = "Connect"
 
     def execute(self, context):
-        CAPABILITIES.refresh(connection(context), wait=bpy.app.background)
         if not bpy.app.background:
+            CAPABILITIES.refresh(connection(context))
             redraw_when_fetched()
-        elif CAPABILITIES.error:
+            return {"FINISHED"}
+        CAPABILITIES.fetch_now(connection(context), timeout=5.0)
+        if CAPABILITIES.error:
             self.report({"ERROR"}, CAPABILITIES.error)
             return {"CANCELLED"}
+        sync_forms(CAPABILITIES.response)
         return {"FINISHED"}
 
 
@@ -469,6 +502,7 @@ def redraw_when_fetched() -> None:
     def check():
         if CAPABILITIES.busy:
             return 0.2
+        sync_forms(CAPABILITIES.response)
         redraw_sidebars()
         return None
 
@@ -476,4 +510,5 @@ def redraw_when_fetched() -> None:
 
 
 ACTIONS = (INKMOTION_OT_animate, INKMOTION_OT_inbetween, INKMOTION_OT_follow_path, INKMOTION_OT_animate_video)
-classes = (*ACTIONS, INKMOTION_OT_cancel, INKMOTION_OT_connect)
+OPERATOR_OF_TASK = {op.task: op for op in ACTIONS}  # the built-in tasks' actions, by task name
+classes = (*ACTIONS, INKMOTION_OT_run_task, INKMOTION_OT_cancel, INKMOTION_OT_connect)

@@ -1,62 +1,107 @@
-"""The "InkMotion" tab in the 3D viewport's sidebar, and the per-scene settings it edits."""
+"""The "InkMotion" tab in the 3D viewport's sidebar, and the per-scene settings it edits.
+
+The task choice lists the tasks the server offers (by their names, with the server's labels); the
+chosen task's parameters are drawn from its form (`form`), which capabilities fill. A task with no
+action of its own (a plugin's) runs through `inkmotion.run_task`.
+"""
+
+import zlib
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, CollectionProperty, EnumProperty, IntProperty, StringProperty
 
-from . import gp_io
-from .jobs import CAPABILITIES
-from .operators import (ACTIONS, ANIMATE_METHODS, EASING_ITEMS, MOTION_PATH_ITEMS, UNMATCHED_ITEMS, Progress, redraw_when_fetched,
-                        connection, preferences)
+from . import form, gp_io, jobs
+from .jobs import CAPABILITIES, generic_reason
+from .operators import (ANIMATE_METHODS, OPERATOR_OF_TASK, INKMOTION_OT_run_task, Progress, connection, preferences,
+                        redraw_when_fetched, sync_forms)
 from .preferences import LocalServer, draw_local_server_status, draw_server_settings
 
-TASKS = [
-    ("TEXT", "Animate (Text)", "Vector strokes + a text prompt -> motion (Live-Sketch)", "OUTLINER_OB_GREASEPENCIL", 0),
-    ("INBETWEEN", "Inbetween", "Two keyframes -> the frames between", "KEYFRAME", 1),
-    ("PATH", "Follow Path", "The drawing travels along a selected stroke", "CURVE_PATH", 2),
-    ("VIDEO", "Animate from Video", "Vector strokes + a reference video -> motion (SketchAnimator)", "FILE_MOVIE", 3),
-]
-OPERATOR_OF_TASK = dict(zip(("TEXT", "INBETWEEN", "PATH", "VIDEO"), ACTIONS))
+ICONS = {jobs.TEXT_MOTION: "OUTLINER_OB_GREASEPENCIL", jobs.INBETWEEN: "KEYFRAME", jobs.PATH_MOTION: "CURVE_PATH",
+         jobs.VIDEO_MOTION: "FILE_MOVIE"}
+_ITEMS: dict[tuple, list] = {}  # Blender needs the strings of dynamic enum items kept alive
+
+
+def _number(name: str) -> int:
+    """A task's enum number, the same for its name whatever else the server lists."""
+    if name in jobs.BUILT_IN:
+        return jobs.BUILT_IN.index(name)
+    return 16 + zlib.crc32(name.encode()) % (2 ** 30)
+
+
+def offered_tasks(context) -> list[tuple[str, str, str]]:
+    """(name, label, description) of every task the task choice offers: the built-in actions' tasks
+    (before the server answered: by name), then every other the server lists (raster_text_motion
+    is the Animate action's raster method)."""
+    infos = {t.name: t for t in CAPABILITIES.tasks(connection(context))}
+    out = []
+    for name in (*jobs.BUILT_IN, *(n for n in infos if n not in jobs.BUILT_IN and n != jobs.RASTER_TEXT_MOTION)):
+        info = infos.get(name)
+        out.append((name, info.label if info and info.label else jobs.fallback_label(name), info.description if info else ""))
+    return out
+
+
+def task_items(self, context):
+    items = [(name, label, description, ICONS.get(name, "PLUGIN"), _number(name))
+             for name, label, description in offered_tasks(context)]
+    return _ITEMS.setdefault(tuple(items), items)
+
+
+def _get_task(self) -> int:
+    return _number(self.task_name)
+
+
+def _set_task(self, value: int) -> None:
+    for name, *_ in offered_tasks(bpy.context):
+        if _number(name) == value:
+            self.task_name = name
+            return
 
 
 class InkMotionSettings(bpy.types.PropertyGroup):
-    task: EnumProperty(name="Task", items=TASKS, default="INBETWEEN")
+    task_name: StringProperty(name="Task", description="The chosen task's name (TaskInfo.name)", default=jobs.INBETWEEN)
+    task: EnumProperty(name="Task", items=task_items, get=_get_task, set=_set_task,
+                       description="The task to run; the server describes each")
+    form: CollectionProperty(type=form.InkMotionParameter)
     prompt: StringProperty(name="Prompt", description="What the drawing does (Animate) or is (Animate from video)")
     method: EnumProperty(name="Method", items=ANIMATE_METHODS, default="VECTOR")
-    fidelity: FloatProperty(name="Fidelity", description="Raster method: fidelity to the drawing against motion",
-                            default=0.5, min=0.0, max=1.0)
     video: StringProperty(name="Reference", description="Folder of the reference video's frames", subtype="DIR_PATH")
-    frames: IntProperty(name="Frames", description="Output frames (0: the task's default; Inbetween: the keys' distance)",
-                        default=0, min=0, max=1000)
     use_start_frame: BoolProperty(name="Start Frame", description="Put the first output keyframe on a chosen frame "
                                   "(off: the start key for Inbetween, else the current frame)")
     start_frame: IntProperty(name="Start Frame", default=1)
-    steps: IntProperty(name="Steps", description="Optimisation steps (0: the method's default; fewer is faster and rougher)",
-                       default=0, min=0, soft_max=2000)
-    use_seed: BoolProperty(name="Seed", description="Fix the random seed for repeatable results")
-    seed: IntProperty(name="Seed", default=0, min=0)
     model: StringProperty(name="Model", description="Model on the server (empty: its default for the task)")
-    easing: EnumProperty(name="Easing", items=EASING_ITEMS)
-    motion_path: EnumProperty(name="Motion Path", items=MOTION_PATH_ITEMS)
-    unmatched: EnumProperty(name="Unmatched", items=UNMATCHED_ITEMS)
+
+    @property
+    def form_task(self) -> str:
+        """The task whose parameters the form shows: Animate's raster method sends raster_text_motion."""
+        if self.task_name == jobs.TEXT_MOTION and self.method == "RASTER":
+            return jobs.RASTER_TEXT_MOTION
+        return self.task_name
 
 
 def fill_operator(op, settings: InkMotionSettings, task: str) -> None:
-    """Copy the panel's settings into an action's operator properties."""
-    op.frames = settings.frames
+    """Copy the panel's host settings into an action's operator properties (the task's parameters
+    the action reads from the form)."""
     op.model = settings.model
     if settings.use_start_frame:
         op.start_frame = settings.start_frame
-    if task in ("TEXT", "VIDEO"):
+    if task in (jobs.TEXT_MOTION, jobs.VIDEO_MOTION) or task not in jobs.BUILT_IN:
         op.prompt = settings.prompt
-        op.steps = settings.steps
-    if task == "TEXT":
-        op.method, op.fidelity = settings.method, settings.fidelity
-    if task in ("TEXT", "VIDEO", "PATH"):
-        op.seed = settings.seed if settings.use_seed else -1
-    if task == "VIDEO":
+    if task == jobs.TEXT_MOTION:
+        op.method = settings.method
+    if task == jobs.VIDEO_MOTION:
         op.video = settings.video
-    if task == "INBETWEEN":
-        op.easing, op.motion_path, op.unmatched = settings.easing, settings.motion_path, settings.unmatched
+    if task not in jobs.BUILT_IN:
+        op.task_name = task
+
+
+def _sync() -> None:
+    sync_forms(CAPABILITIES.response)
+
+
+def _sync_soon() -> None:
+    """Fill the forms from a timer: a panel's draw may not write to the scene."""
+    if not bpy.app.timers.is_registered(_sync):
+        bpy.app.timers.register(_sync, first_interval=0.0)
 
 
 class _Panel:
@@ -82,42 +127,39 @@ class INKMOTION_PT_main(_Panel, bpy.types.Panel):
 
         layout.prop(settings, "task", text="")
         col = layout.column()
-        task = settings.task
-        if task in ("TEXT", "VIDEO"):
+        task = settings.task_name
+        infos = {t.name: t for t in CAPABILITIES.tasks(conn)}
+        info = infos.get(task)
+        if task in (jobs.TEXT_MOTION, jobs.VIDEO_MOTION):
             col.prop(settings, "prompt")
-        if task == "TEXT":
+        elif info is not None and task not in jobs.BUILT_IN and any(i.kind == form.KIND_TEXT for i in info.inputs):
+            col.prop(settings, "prompt")
+        if task == jobs.TEXT_MOTION:
             col.prop(settings, "method")
-            if settings.method == "RASTER":
-                col.prop(settings, "fidelity", slider=True)
-        if task == "VIDEO":
+        if task == jobs.VIDEO_MOTION:
             col.prop(settings, "video")
-        col.prop(settings, "frames")
+        form_info = infos.get(settings.form_task)
+        if form_info is not None and len(form.parameters(settings, form_info.name)) != len(form_info.parameters):
+            _sync_soon()
+        form.draw(col, settings, settings.form_task)
         row = col.row(heading="Start Frame")
         row.prop(settings, "use_start_frame", text="")
         sub = row.row()
         sub.active = settings.use_start_frame
         sub.prop(settings, "start_frame", text="")
-        if task in ("TEXT", "VIDEO"):
-            col.prop(settings, "steps")
-        if task != "INBETWEEN":
-            row = col.row(heading="Seed")
-            row.prop(settings, "use_seed", text="")
-            sub = row.row()
-            sub.active = settings.use_seed
-            sub.prop(settings, "seed", text="")
-        else:
-            col.prop(settings, "easing")
-            col.prop(settings, "motion_path")
-            col.prop(settings, "unmatched")
         col.prop(settings, "model")
 
         layout.separator()
         actions = layout.column(align=False)
-        for key, label, _desc, icon, _n in TASKS:
-            op_class = OPERATOR_OF_TASK[key]
-            op = actions.operator(op_class.bl_idname, text=label, icon=icon, depress=key == task)
-            fill_operator(op, settings, key)
-            why = CAPABILITIES.task_reason(op_class.task, conn)
+        for name, label, _description in offered_tasks(context):
+            op_class = OPERATOR_OF_TASK.get(name, INKMOTION_OT_run_task)
+            why = CAPABILITIES.task_reason(name, conn)
+            if why is None and name not in jobs.BUILT_IN and name in infos:
+                why = generic_reason(infos[name])
+            line = actions.row()
+            line.enabled = why is None
+            op = line.operator(op_class.bl_idname, text=label, icon=ICONS.get(name, "PLUGIN"), depress=name == task)
+            fill_operator(op, settings, name)
             if why:
                 line = actions.row()
                 line.active = False
