@@ -162,6 +162,15 @@ def snapshot(obj, arrays: dict, tag: str) -> dict:
             "materials": [s.material.name if s.material else "" for s in obj.material_slots]}
 
 
+def error_of(operator, **properties) -> str | None:
+    """What an operator that should fail said (its report of an ERROR), or None when it did not fail."""
+    try:
+        operator(**properties)
+    except RuntimeError as exc:
+        return str(exc)
+    return None
+
+
 # -- the add-on's task forms ------------------------------------------------------------------------
 
 def set_form(task: str, **values) -> None:
@@ -310,11 +319,7 @@ def scenario_text(config: dict, report: dict, arrays: dict) -> None:
 
     # A server that is not there: one clear error, nothing written.
     bpy.context.preferences.addons[ADDON].preferences.server_address = config["dead_server"]
-    try:
-        bpy.ops.inkmotion.animate(prompt="x")
-        report["dead_server_error"] = None
-    except RuntimeError as exc:
-        report["dead_server_error"] = str(exc)
+    report["dead_server_error"] = error_of(bpy.ops.inkmotion.animate, prompt="x")
     report["layers_at_end"] = [l.name for l in obj.data.layers]
 
 
@@ -406,11 +411,7 @@ def scenario_plugin(config: dict, report: dict, arrays: dict) -> None:
 
     step("wobble with an amplitude out of range")
     set_form("wobble", amplitude=80.0)
-    try:
-        bpy.ops.inkmotion.run_task(task_name="wobble")
-        report["range_error"] = None
-    except RuntimeError as exc:
-        report["range_error"] = str(exc)
+    report["range_error"] = error_of(bpy.ops.inkmotion.run_task, task_name="wobble")
     report["layers_after_refusal"] = [l.name for l in obj.data.layers]
 
     step("wobble through the generic action")
