@@ -1,6 +1,7 @@
 """The Blender add-on's jobs module (no bpy in it) on its vendored client, against the FakeServer:
-what the panel, the status bar and the operators' reports get from the shared JobRunner. No
-Blender needed; the modal operator and background mode poll exactly this."""
+what the panel, the status bar and the operators' reports get from the shared JobRunner, and the
+words they say of the server's tasks (labels, why one cannot run). No Blender needed; the modal
+operator and background mode poll exactly this."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import grpc
 import pytest
 
 from conftest import REPO
-from fakeserver import DropWatches, Fail, FakeServer, Finish, Hold, Progress, Queued, Started, raster_keyframe
+from fakeserver import DropWatches, Fail, FakeServer, Finish, Hold, Progress, Queued, Started, raster_keyframe, default_capabilities
+from harness import PLUGINS
 
 ADDON = REPO / "addons" / "blender" / "inkmotion"
 PACKAGE = "inkmotion_blender_jobs"  # the add-on's folder as a package, without its bpy-bound __init__
@@ -135,3 +137,52 @@ def test_errors_in_the_artists_words(jobs, fake):
     job = jobs.JobStatus(jobs.Connection(fake.address, tls_cert="/no/such/ca.pem"), request(jobs)).start()
     job.wait()
     assert job.error.startswith("cannot connect to the server: FileNotFoundError") and "/no/such/ca.pem" in job.error
+
+
+def _plugin_tasks():
+    """The test plugin's wobble as a server describes it, and a task whose input Grease Pencil has not."""
+    from inkmotion.limits import Limits
+    from inkmotion.v1 import animation_service_pb2 as service_pb2
+    from inkmotion.v1 import tasks_pb2
+
+    sys.path.insert(0, str(PLUGINS))
+    try:
+        import inkmotion_test_task
+    finally:
+        sys.path.remove(str(PLUGINS))
+    specs: dict = {}
+    inkmotion_test_task.register(specs)
+    wobble = specs["wobble"].describe(Limits())
+    inputs = service_pb2.TaskInput
+    trace = service_pb2.TaskInfo(task=tasks_pb2.TASK_PLUGIN, name="trace", label="Trace", available=True, inputs=[
+        inputs(name="raster", label="Line art", kind=inputs.KIND_RASTER, required=True),
+        inputs(name="prompt", label="Prompt", kind=inputs.KIND_TEXT, required=False)])
+    return wobble, trace
+
+
+def test_the_words_for_the_servers_tasks_come_from_its_capabilities(jobs):
+    wobble, trace = _plugin_tasks()
+    caps = default_capabilities()
+    video = next(t for t in caps.tasks if t.name == "video_motion")
+    video.available, video.unavailable_reason = False, "no SketchAnimator weights on this server"
+    caps.tasks.extend([wobble, trace])
+    with FakeServer(capabilities=caps) as fake:
+        conn = jobs.Connection(fake.address)
+        known = jobs.Capabilities()
+        assert (known.tasks(conn), known.task_reason("video_motion", conn)) == ([], None), "nothing said before it answered"
+        known.refresh(conn, wait=True)
+    assert [t.name for t in known.tasks(conn)] == [t.name for t in caps.tasks]
+    text_motion = next(t for t in caps.tasks if t.name == "text_motion")
+    assert known.label("text_motion", conn) == text_motion.label and text_motion.label != "text_motion"
+    assert (known.label("wobble", conn), known.label("sparkle", conn)) == ("Wobble", "Sparkle")
+    assert known.task_reason("wobble", conn) is None and known.task_reason("inbetween", conn) is None
+    assert known.task_reason("video_motion", conn) == f"{video.label}: no SketchAnimator weights on this server"
+    assert known.task_reason("sparkle", conn) == "Sparkle: the server (version fake) does not offer this task"
+    # The generic action gives a drawing and a prompt; a required raster it cannot.
+    assert jobs.generic_reason(known.info("wobble", conn)) is None
+    assert jobs.generic_reason(known.info("trace", conn)) == "Trace: Grease Pencil cannot give it Line art (raster)"
+
+    dead = jobs.Connection("127.0.0.1:9")
+    known.refresh(dead, wait=True)
+    assert known.tasks(dead) == [] and known.task_reason("wobble", dead) == "no InkMotion server answers at 127.0.0.1:9"
+    assert known.label("wobble", dead) == "Wobble", "by its name while the server is away"
