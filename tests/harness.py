@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 PLUGINS = Path(__file__).parent / "plugins"
 _SERVING = re.compile(r"serving on (\S+):(\d+)")
@@ -98,3 +99,17 @@ def inbetween_request(start, end, frames: int = 9, model: str = "", first_frame:
         frames=frames,
         model=model,
     )
+
+
+def cancel_at(step: int) -> tuple[list[int], Callable]:
+    """A progress callback that cancels at `step`, and the list of steps it was called with."""
+    from inkmotion.errors import Cancelled
+
+    calls: list[int] = []
+
+    def callback(progress) -> None:
+        calls.append(progress.step)
+        if progress.step == step:
+            raise Cancelled()
+
+    return calls, callback

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from inkmotion.codec.drawing import Drawing, Stroke
+from harness import cancel_at
 from inkmotion.errors import Cancelled, InvalidInput
 from inkmotion.strokes.geometry import Similarity, cumulative_length, fit_similarity, resample
 from inkmotion.pipelines.base import Progress
@@ -365,13 +366,7 @@ def test_calls_back_once_per_frame_and_a_cancel_stops_it(cat):
     assert [p.step for p in seen] == [1, 2, 3, 4, 5, 6]
     assert all(p.total == 6 for p in seen)
 
-    calls = []
-
-    def cancel_at_third(progress: Progress) -> None:
-        calls.append(progress.step)
-        if progress.step == 3:
-            raise Cancelled()
-
+    calls, cancel_at_third = cancel_at(3)
     with pytest.raises(Cancelled):
         inbetween(cat, cat, 24, on_progress=cancel_at_third)
     assert calls == [1, 2, 3]

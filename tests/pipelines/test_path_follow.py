@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from inkmotion.codec.drawing import Drawing, Stroke
+from harness import cancel_at
 from inkmotion.errors import Cancelled, InvalidInput
 from inkmotion.pipelines.base import Progress
 from inkmotion.pipelines.inbetween import EASINGS
@@ -523,13 +524,7 @@ def test_progress_once_per_frame_and_cancellation_within_a_step():
     follow_path(subject(), PATHS["s-curve"], PathFollowConfig(frames=6), lambda p: seen.append((p.step, p.total)))
     assert seen == [(k, 6) for k in range(1, 7)]
 
-    calls = []
-
-    def cancel_at_third(progress: Progress) -> None:
-        calls.append(progress.step)
-        if progress.step == 3:
-            raise Cancelled()
-
+    calls, cancel_at_third = cancel_at(3)
     with pytest.raises(Cancelled):
         follow_path(subject(), PATHS["s-curve"], PathFollowConfig(frames=20, follow_through=1.0), cancel_at_third)
     assert calls == [1, 2, 3]
