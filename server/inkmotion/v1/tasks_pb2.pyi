@@ -18,6 +18,12 @@ class Task(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TASK_INBETWEEN: _ClassVar[Task]
     TASK_PLUGIN: _ClassVar[Task]
 
+class PathTiming(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PATH_TIMING_UNSPECIFIED: _ClassVar[PathTiming]
+    PATH_TIMING_EVEN: _ClassVar[PathTiming]
+    PATH_TIMING_AS_DRAWN: _ClassVar[PathTiming]
+
 class Easing(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     EASING_UNSPECIFIED: _ClassVar[Easing]
@@ -50,6 +56,9 @@ TASK_RASTER_TEXT_MOTION: Task
 TASK_PATH_MOTION: Task
 TASK_INBETWEEN: Task
 TASK_PLUGIN: Task
+PATH_TIMING_UNSPECIFIED: PathTiming
+PATH_TIMING_EVEN: PathTiming
+PATH_TIMING_AS_DRAWN: PathTiming
 EASING_UNSPECIFIED: Easing
 EASING_LINEAR: Easing
 EASING_EASE_IN_OUT: Easing
@@ -152,20 +161,30 @@ class RasterTextMotionRequest(_message.Message):
     def __init__(self, sketch: _Optional[_Union[_drawing_pb2.Raster, _Mapping]] = ..., sketch_drawing: _Optional[_Union[_drawing_pb2.Drawing, _Mapping]] = ..., prompt: _Optional[str] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., steps: _Optional[int] = ..., inversion_steps: _Optional[int] = ..., guidance: _Optional[float] = ..., composition_weight: _Optional[float] = ..., samples: _Optional[int] = ..., seed: _Optional[int] = ..., binarize: _Optional[bool] = ..., preview_every: _Optional[int] = ..., result_form: _Optional[_Union[ResultForm, str]] = ...) -> None: ...
 
 class PathMotionRequest(_message.Message):
-    __slots__ = ("drawing", "raster", "path", "model", "frames", "seed")
+    __slots__ = ("drawing", "raster", "path", "model", "frames", "seed", "easing", "timing", "keep_upright", "squash_stretch", "follow_through")
     DRAWING_FIELD_NUMBER: _ClassVar[int]
     RASTER_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    EASING_FIELD_NUMBER: _ClassVar[int]
+    TIMING_FIELD_NUMBER: _ClassVar[int]
+    KEEP_UPRIGHT_FIELD_NUMBER: _ClassVar[int]
+    SQUASH_STRETCH_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_THROUGH_FIELD_NUMBER: _ClassVar[int]
     drawing: _drawing_pb2.Drawing
     raster: _drawing_pb2.Raster
     path: bytes
     model: str
     frames: int
     seed: int
-    def __init__(self, drawing: _Optional[_Union[_drawing_pb2.Drawing, _Mapping]] = ..., raster: _Optional[_Union[_drawing_pb2.Raster, _Mapping]] = ..., path: _Optional[bytes] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+    easing: Easing
+    timing: PathTiming
+    keep_upright: bool
+    squash_stretch: float
+    follow_through: float
+    def __init__(self, drawing: _Optional[_Union[_drawing_pb2.Drawing, _Mapping]] = ..., raster: _Optional[_Union[_drawing_pb2.Raster, _Mapping]] = ..., path: _Optional[bytes] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., seed: _Optional[int] = ..., easing: _Optional[_Union[Easing, str]] = ..., timing: _Optional[_Union[PathTiming, str]] = ..., keep_upright: _Optional[bool] = ..., squash_stretch: _Optional[float] = ..., follow_through: _Optional[float] = ...) -> None: ...
 
 class InbetweenRequest(_message.Message):
     __slots__ = ("start", "end", "model", "frames", "easing", "motion_path", "unmatched", "result_form")
