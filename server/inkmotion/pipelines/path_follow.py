@@ -247,6 +247,12 @@ def _check_path(path, drawing: Drawing | None) -> np.ndarray:
     return pts
 
 
+def touches_canvas(path, width: float, height: float) -> bool:
+    """Whether the path (float [P, 2]) meets the canvas [0, width] x [0, height]: a point or a
+    segment on it. What `follow_path` asks of a path, for a task to check before any work."""
+    return _touches_box(np.asarray(path, dtype=np.float64).reshape(-1, 2), float(width), float(height))
+
+
 def _touches_box(pts: np.ndarray, width: float, height: float) -> bool:
     """Whether any segment of the polyline meets [0, width] x [0, height] (Liang-Barsky clipping)."""
     p, d = pts[:-1], np.diff(pts, axis=0)
