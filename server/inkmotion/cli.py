@@ -172,10 +172,11 @@ def _input_value(kind: int, paths: list[str], frame: int):
     from inkmotion.codec.proto import drawing_to_proto, keyframe_to_proto, raster_to_proto
     from inkmotion.tasks import base
 
-    if kind == base.DRAWING:
-        return drawing_to_proto(_read_drawing(paths[0]))
-    if kind == base.RASTER:
-        return raster_to_proto(_read_raster(paths[0]))
+    # A drawing or a raster input takes the other form's file too: the request has a field for it
+    # beside the input's own, in the same oneof (see _field_for).
+    if kind in (base.DRAWING, base.RASTER):
+        is_png = _file(paths[0]).suffix.lower() == ".png"
+        return raster_to_proto(_read_raster(paths[0])) if is_png else drawing_to_proto(_read_drawing(paths[0]))
     if kind == base.KEYFRAME:  # a key is drawn (SVG) or painted (PNG)
         is_png = _file(paths[0]).suffix.lower() == ".png"
         return keyframe_to_proto(Keyframe(frame, _read_raster(paths[0]) if is_png else _read_drawing(paths[0])))
@@ -187,6 +188,21 @@ def _input_value(kind: int, paths: list[str], frame: int):
     if kind == base.VIDEO:
         return [raster_to_proto(_read_raster(p)) for p in paths]
     raise InvalidInput("INPUT", f"inputs of kind {kind} cannot be read from files")
+
+
+def _field_for(request, name: str, value, path: str) -> str:
+    """The request field that takes `value` for the input `name`: the input's own field, or the
+    field of the value's message type in the same oneof (path_motion's `drawing` input takes a PNG
+    in `raster`, text_motion's `sketch` in `sketch_raster`)."""
+    own = request.DESCRIPTOR.fields_by_name[name]
+    if not hasattr(value, "DESCRIPTOR") or own.message_type is value.DESCRIPTOR:
+        return name
+    oneof = own.containing_oneof
+    for other in oneof.fields if oneof is not None else ():
+        if other.message_type is value.DESCRIPTOR:
+            return other.name
+    wanted = "a PNG file" if own.message_type.name == "Raster" else "an SVG file"
+    raise InvalidInput(path, f"is not {wanted}: {name} takes {wanted} here")
 
 
 def build_request(args, spec):
@@ -209,9 +225,10 @@ def build_request(args, spec):
         frame = args.start_frame + keys * (frames - 1) if item.kind == base.KEYFRAME else 0
         keys += item.kind == base.KEYFRAME
         value = _input_value(item.kind, paths, frame)
-        target = getattr(request, item.name)
+        name = _field_for(request, item.name, value, paths[0])
+        target = getattr(request, name)
         if isinstance(value, bytes):
-            setattr(request, item.name, value)
+            setattr(request, name, value)
         elif isinstance(value, list):
             target.extend(value)
         else:
