@@ -290,6 +290,12 @@ def _path_motion(rng, inputs) -> tasks_pb2.PathMotionRequest:
         r.raster.CopyFrom(_raster_msg(rng, inputs))
     if _maybe(rng):
         r.frames = rng.randint(2, 16)
+    if _maybe(rng):
+        r.easing, r.timing = rng.randrange(5), rng.randrange(3)
+    if _maybe(rng):
+        r.keep_upright = rng.random() < 0.5
+    if _maybe(rng):
+        r.squash_stretch, r.follow_through = rng.uniform(0, 2), rng.uniform(0, 1)
     return r
 
 
@@ -568,7 +574,8 @@ TASK_NUMBERS = {
                            ("samples", [0, 17, 2**32 - 1]), ("preview_every", [2**32 - 1])],
     # inbetween.frames = 0 is allowed: the contract says it means end.frame - start.frame + 1.
     "inbetween": [("frames", [1, 129, 2**31, 2**32 - 1])],
-    "path_motion": [("frames", [0, 2**32 - 1])],
+    "path_motion": [("frames", [0, 1, 129, 2**32 - 1]), ("squash_stretch", [NAN, INF, -0.1, 2.5]),
+                    ("follow_through", [NAN, -INF, -0.1, 1.5])],
     "video_motion": [("frames", [0, 2**32 - 1]), ("steps", [0, 2**32 - 1])],
 }
 
@@ -585,13 +592,38 @@ def m_task_numbers(rng, request):
 def m_enum(rng, request):
     which = request.WhichOneof("task")
     names = {"text_motion": ["result_form"], "raster_text_motion": ["result_form"],
-             "inbetween": ["easing", "motion_path", "unmatched", "result_form"]}.get(which)
+             "inbetween": ["easing", "motion_path", "unmatched", "result_form"],
+             "path_motion": ["easing", "timing"]}.get(which)
     if not names:
         return m_task_numbers(rng, request)
     name = rng.choice(names)
     value = rng.choice([5, 99, -1, 2**31 - 1, -(2**31)])
     setattr(_task(request), name, value)
     return f"{which}.{name} = {value} (unknown enum value)", True
+
+
+def m_path(rng, request):
+    """A path the contract refuses: not whole points, under 2 points, over the most, not finite,
+    no length, or nowhere near any canvas."""
+    if request.WhichOneof("task") != "path_motion":
+        raise NotApplicable("path")
+    r = request.path_motion
+    kind = rng.choice(["odd bytes", "one point", "10001 points", "nan", "inf", "zero length", "off canvas"])
+    points = np.frombuffer(r.path[: len(r.path) // 8 * 8], F32).reshape(-1, 2).copy()
+    if kind == "odd bytes":
+        r.path = r.path[: len(r.path) - rng.randint(1, 7)]
+    elif kind == "one point":
+        r.path = points[:1].tobytes()
+    elif kind == "10001 points":
+        r.path = np.linspace((0, 0), (100, 100), 10001).astype(F32).tobytes()
+    elif kind in ("nan", "inf"):
+        points[rng.randrange(len(points)), rng.randrange(2)] = NAN if kind == "nan" else rng.choice([INF, -INF])
+        r.path = points.tobytes()
+    elif kind == "zero length":
+        r.path = np.repeat(points[:1], rng.randint(2, 5), axis=0).tobytes()
+    else:
+        r.path = np.array([[rng.uniform(-900, -100) for _ in range(2)] for _ in range(3)], F32).tobytes()
+    return f"path_motion.path: {kind}", True
 
 
 def m_request_fields(rng, request):
@@ -715,7 +747,7 @@ def m_any_field(rng, request):
 SUBMIT_MUTATIONS = [
     (m_column_length, 3), (m_nonfinite_column, 4), (m_out_of_unit_range, 4), (m_radii, 2), (m_huge_positions, 3),
     (m_point_counts, 3), (m_canvas, 2), (m_per_stroke, 2), (m_drawing_strings, 1), (m_raster, 5),
-    (m_frames_near_limit, 3), (m_task_numbers, 4), (m_enum, 2), (m_request_fields, 4), (m_svg, 4), (m_any_field, 8),
+    (m_frames_near_limit, 3), (m_task_numbers, 4), (m_enum, 2), (m_request_fields, 4), (m_svg, 4), (m_any_field, 8), (m_path, 2),
 ]
 
 
