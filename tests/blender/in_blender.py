@@ -420,6 +420,59 @@ def scenario_plugin(config: dict, report: dict, arrays: dict) -> None:
     report["after"] = snapshot(obj, arrays, "after")
 
 
+def select_stroke(drawing, index: int | None) -> None:
+    """Select one stroke of a drawing (every point of it), as Edit Mode does; None: select none."""
+    offsets = np.empty(len(drawing.curve_offsets), np.int32)
+    drawing.curve_offsets.foreach_get("value", offsets)
+    attrs = drawing.attributes
+    selection = attrs.get(".selection")
+    if selection is None:
+        selection = attrs.new(".selection", "BOOLEAN", "POINT")
+    if selection.domain == "POINT":
+        values = np.zeros(int(offsets[-1]), bool)
+        if index is not None:
+            values[offsets[index]:offsets[index + 1]] = True
+    else:
+        values = np.zeros(len(offsets) - 1, bool)
+        if index is not None:
+            values[index] = True
+    selection.data.foreach_set("value", values)
+
+
+def scenario_follow_path(config: dict, report: dict, arrays: dict) -> None:
+    """Follow path: on the active layer, the selected stroke is the path and the others the subject;
+    the subject's keyframes land on a new layer."""
+    obj, layer = new_grease_pencil()
+    draw_sketch(layer, 1, config["sketches"][0])
+    drawing = gp_frame(layer, 1).drawing
+    bpy.context.scene.frame_set(3)
+    assert bpy.ops.inkmotion.connect() == {"FINISHED"}
+    report["poll"] = bpy.ops.inkmotion.follow_path.poll()
+    report["panel_draw"] = draw_panels(("path_motion",))
+    report["form"] = form_report("path_motion")
+    select_stroke(drawing, None)
+    report["no_selection_error"] = error_of(bpy.ops.inkmotion.follow_path)
+    select_stroke(drawing, config["path_index"])
+    report["before"] = snapshot(obj, arrays, "before")
+
+    step("the Follow Path operator")
+    set_form("path_motion", **config["form"])
+    started = time.monotonic()
+    report["result"] = sorted(bpy.ops.inkmotion.follow_path(start_frame=config["start_frame"]))
+    report["operator_seconds"] = time.monotonic() - started
+    report["after"] = snapshot(obj, arrays, "after")
+
+    step("saving and reloading the .blend")
+    name, path = obj.name, str(Path(config["workdir"]) / "follow-path.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    report["reloaded"] = snapshot(bpy.data.objects[name], arrays, "reloaded")
+
+
+def gp_frame(layer, number: int):
+    return next(f for f in layer.frames if f.frame_number == number)
+
+
 def scenario_local_server(config: dict, report: dict, arrays: dict) -> None:
     """The preferences' "Start a Local Server": launched from the configured Python, logged, stopped."""
     prefs = bpy.context.preferences.addons[ADDON].preferences
@@ -478,7 +531,7 @@ def scenario_legacy(config: dict, report: dict, arrays: dict) -> None:
 
 SCENARIOS = {"inbetween": scenario_inbetween, "cancel": scenario_cancel, "text": scenario_text,
              "local_server": scenario_local_server, "legacy": scenario_legacy,
-             "reconnect": scenario_reconnect, "plugin": scenario_plugin}
+             "reconnect": scenario_reconnect, "plugin": scenario_plugin, "follow_path": scenario_follow_path}
 
 
 def main() -> int:

@@ -327,8 +327,8 @@ def test_animate_text_with_the_tiny_model(blender, addon_zip, server, tmp_path, 
         "follow_path": available(tasks_pb2.TASK_PATH_MOTION),
         "animate_video": available(tasks_pb2.TASK_VIDEO_MOTION),
     }
-    assert report["poll"]["animate"] and report["poll"]["inbetween"]
-    assert not report["poll"]["animate_video"]
+    assert report["poll"]["animate"] and report["poll"]["inbetween"] and report["poll"]["follow_path"]
+    assert not report["poll"]["animate_video"], "the one task this server version cannot run"
     assert label["video_motion"] in report["video_error"], report["video_error"]
     reason = offered[tasks_pb2.TASK_VIDEO_MOTION].unavailable_reason if tasks_pb2.TASK_VIDEO_MOTION in offered else "does not offer"
     assert reason in report["video_error"]
@@ -362,6 +362,75 @@ def test_animate_text_with_the_tiny_model(blender, addon_zip, server, tmp_path, 
     assert "127.0.0.1:9" in report["dead_server_error"], report["dead_server_error"]
     assert sorted(report["layers_at_end"]) == sorted([label["raster_text_motion"], "Sketch", label["text_motion"]]), \
         "nothing written when the server is gone"
+
+
+# The Follow path scene, in SVG pixels: a little house whose first point is where the path starts
+# (so that point is the subject's anchor and stays on the path), and the path, drawn last.
+HOUSE = [[[40, 60], [60, 60], [60, 40], [40, 40], [40, 60]], [[40, 40], [50, 28], [60, 40]]]
+PATH = [[40, 60], [90, 40], [140, 90], [180, 170], [220, 200]]
+
+
+def _blender_xz(points) -> np.ndarray:
+    """SVG pixels -> the X-Z plane in_blender.py draws in (Blender units)."""
+    points = np.asarray(points, np.float64)
+    return np.stack([points[:, 0] * UNITS_PER_PIXEL, -points[:, 1] * UNITS_PER_PIXEL], axis=1)
+
+
+def _distance_to_polyline(point, path) -> float:
+    a, b = path[:-1], path[1:]
+    ab = b - a
+    w = np.clip(((point - a) * ab).sum(axis=1) / (ab * ab).sum(axis=1), 0.0, 1.0)
+    return float(np.linalg.norm(point - (a + w[:, None] * ab), axis=1).min())
+
+
+def test_follow_path_moves_the_subject_along_the_selected_stroke(blender, addon_zip, server, tmp_path):
+    strokes = [{"points": s, "radii": [1.5] * len(s)} for s in [*HOUSE, PATH]]
+    report, arrays = run_blender(blender, "follow_path", tmp_path, zip=str(addon_zip), server=server.address,
+                                 sketches=[{"name": "house", "strokes": strokes}], path_index=len(HOUSE),
+                                 form={"frames": 8, "timing": "as-drawn"}, start_frame=10)
+    with Client(server.address) as client:
+        info = next(t for t in client.capabilities().tasks if t.name == "path_motion")
+    # Offered now, with the server's form; without a selected stroke it says what to do.
+    assert report["poll"] is True
+    assert [p["name"] for p in report["form"]] == [p.name for p in info.parameters]
+    timing = next(p for p in report["form"] if p["name"] == "timing")
+    assert timing["choices"] == ["even", "as-drawn"] and timing["value"] == "even"
+    assert ["operator", "inkmotion.follow_path"] in [e[:2] for e in report["panel_draw"]]
+    assert "select the stroke to follow" in (report["no_selection_error"] or ""), report["no_selection_error"]
+
+    assert report["result"] == ["FINISHED"]
+    layers = report["after"]["layers"]
+    assert sorted(layers) == sorted(["Sketch", info.label]), layers
+    assert layers[info.label]["frames"] == list(range(10, 18)), "8 keyframes from the start frame"
+    assert_same_layer(arrays["after"]["Sketch"], arrays["before"]["Sketch"])
+    assert report["reloaded"]["layers"] == report["after"]["layers"]
+    assert_same_layer(arrays["reloaded"][info.label], arrays["after"][info.label])
+
+    # The first keyframe is the subject as drawn (the path stroke left out).
+    source = arrays["before"]["Sketch"][1]
+    sizes = [len(s) for s in HOUSE]
+    subject = {"counts": np.array(sizes), "position": source["position"][:sum(sizes)],
+               "radius": source["radius"][:sum(sizes)], "opacity": source["opacity"][:sum(sizes)],
+               "vertex_color": source["vertex_color"][:sum(sizes)],
+               "material_index": source["material_index"][:len(HOUSE)]}
+    result = arrays["after"][info.label]
+    assert_same_drawing(result[10], subject, atol=1e-4)
+    # Its anchor (the house's first point, the path's start) travels on the path to its end; every
+    # frame is the house moved (same strokes, points, radii), in the drawing plane.
+    path = _blender_xz(PATH)
+    anchors = np.array([result[f]["position"][0, [0, 2]] for f in range(10, 18)], np.float64)
+    assert max(_distance_to_polyline(a, path) for a in anchors) < 0.002, anchors
+    np.testing.assert_allclose(anchors[0], path[0], atol=1e-4)
+    np.testing.assert_allclose(anchors[-1], path[-1], atol=1e-3)
+    travelled = np.linalg.norm(anchors - path[0], axis=1)
+    assert (np.diff(travelled[:4]) > 0).all() and travelled[-1] > 1.5, travelled
+    for frame, drawing in result.items():
+        np.testing.assert_array_equal(drawing["counts"], sizes, err_msg=f"frame {frame}")
+        np.testing.assert_allclose(drawing["radius"], subject["radius"], rtol=1e-4, err_msg=f"frame {frame}")
+        assert np.isfinite(drawing["position"]).all() and (drawing["position"][:, 1] == 0).all(), frame
+        # A rigid move (turning with the path): the house keeps its size.
+        span = np.linalg.norm(drawing["position"][0] - drawing["position"][2])
+        np.testing.assert_allclose(span, np.linalg.norm(subject["position"][0] - subject["position"][2]), rtol=1e-3)
 
 
 def test_a_plugin_task_gets_a_form_from_capabilities_and_runs(blender, addon_zip, tmp_path, packing, text_sketch):
