@@ -99,7 +99,7 @@ def test_cli_in_process_writes_frames(tmp_path, vector_sketches):
          "the following arguments are required: END (see `inkmotion animate inbetween --help`)"),
         (["animate", "inbetween", "{svg}", "{svg}", "--frames", "1", "-o", "out/"], "inbetween.frames: 1 is under the minimum of 2"),
         (["animate", "inbetween", "{svg}", "{svg}", "-o", "out.avi"], "output:"),
-        (["animate", "text_motion", "{png}", "--prompt", "a cat", "-o", "out/"], ".png:"),
+        (["animate", "path_motion", "{svg}", "{png}", "-o", "out/"], ".png: not an SVG file"),  # the path is a stroke
         (["animate", "video_motion", "{svg}", "{png}", "-o", "out/"], "task 'video_motion' is not available"),
         (["animate", "text_motion", "{svg}", "-o", "out/"], "text_motion.prompt: is empty"),
         (["animate", "text_motion", "{svg}", "--prompt", "a cat", "--model", "no-such-model", "-o", "out/"], "text_motion.model: unknown model 'no-such-model'"),
