@@ -36,6 +36,12 @@ PAINT_SKETCH = "fish-1.png"  # ink on a transparent layer
 VECTOR_SKETCH = "fish-1.svg"  # 16 single cubics, 256 x 256 px
 # Not 72 ppi, so that points and pixels differ: the shapes must still land on the document's pixels.
 VECTOR_SIZE, VECTOR_PPI = (256, 256), 144
+# Follow path: a little house painted at the top left travels a path drawn on a vector layer
+# named 'path', starting on the house (so the house's corner stays on the path).
+PATH_SIZE = (256, 256)
+HOUSE = [[(40, 60), (60, 60), (60, 40), (40, 40), (40, 60)], [(40, 40), (50, 28), (60, 40)]]
+PATH = [(40, 60), (90, 40), (140, 90), (180, 170), (220, 200)]
+PATH_FRAMES = 6
 KRITA_SECONDS = 900  # generous: a busy machine; each step inside has its own limit and says so
 # Wheels fetched by the installer are cached across runs (the profile itself is fresh each time).
 PIP_CACHE = Path(os.environ.get("INKMOTION_TEST_PIP_CACHE", Path.home() / ".cache" / "inkmotion-tests" / "pip"))
@@ -100,6 +106,29 @@ def krita_run(tmp_path_factory, request):
         return exc
 
 
+def _path_subject(folder: Path) -> Path:
+    """The house as line art on transparency, as a paint layer holds it."""
+    import numpy as np
+
+    from inkmotion.codec.drawing import Drawing, Stroke
+    from inkmotion.codec.preview import write_png
+    from inkmotion.strokes.lineart import paint_lineart
+
+    strokes = [Stroke(points=np.array(s, np.float32), radii=np.full(len(s), 1.5, np.float32),
+                      opacities=np.ones(len(s), np.float32)) for s in HOUSE]
+    return write_png(paint_lineart(Drawing(*PATH_SIZE, strokes)), folder / "house.png")
+
+
+def _path_svg(folder: Path) -> Path:
+    width, height = PATH_SIZE
+    d = "M" + " L".join(f"{x} {y}" for x, y in PATH)
+    path = folder / "path.svg"
+    path.write_text(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+                    f'viewBox="0 0 {width} {height}"><path d="{d}" fill="none" stroke="#000000" '
+                    'stroke-width="2"/></svg>\n', encoding="utf-8")
+    return path
+
+
 def _run(krita_run) -> dict:
     if isinstance(krita_run, BaseException):
         raise krita_run
@@ -139,6 +168,11 @@ def _run_krita(tmp_path: Path, request) -> dict:
                  "settings": {"model": "tiny", "prompt": "the fish swims"},
                  "values": {"text_motion": {"frames": 3, "steps": 1, "seed": 1}},
                  "kra": str(tmp_path / "animate-vector.kra")},
+                {"name": "path_motion", "kind": "path_motion", "size": list(PATH_SIZE), "ppi": VECTOR_PPI,
+                 "sketch": str(_path_subject(tmp_path)), "path_svg": str(_path_svg(tmp_path)), "current_time": 3,
+                 "settings": {"model": "", "prompt": ""},
+                 "values": {"path_motion": {"frames": PATH_FRAMES, "timing": "as-drawn"}},
+                 "kra": str(tmp_path / "path-motion.kra")},
                 {"name": "plugin_task", "kind": "plugin_task", "size": list(VECTOR_SIZE), "ppi": VECTOR_PPI,
                  "svg": str(svg_by_name[VECTOR_SKETCH]), "current_time": 0, "frames": 4,
                  "settings": {"model": "", "prompt": ""},
@@ -270,11 +304,11 @@ def test_a_plugin_task_through_the_docker_built_from_capabilities(krita_run):
     scenario["source_layer"] = "Shapes"
     tasks = scenario["tasks"]
     # The task choice is the server's: labels from capabilities, the plugin task among them; what
-    # this server cannot run (path_motion, video_motion today) greyed out, its reason the tooltip.
+    # this server cannot run (video_motion today) greyed out, its reason the tooltip.
     assert tasks["wobble"][:2] == ["Wobble", True] and tasks["inbetween"][:2] == ["Inbetween", True]
     assert tasks["text_motion"][0] == "Animate from text" and tasks["raster_text_motion"][0] == "Animate painted sketch"
-    for name in ("path_motion", "video_motion"):
-        assert tasks[name][1] is False and "not in this server version" in tasks[name][2], tasks[name]
+    assert tasks["path_motion"][:2] == ["Follow path", True], tasks["path_motion"]
+    assert tasks["video_motion"][1] is False and "not in this server version" in tasks["video_motion"][2], tasks["video_motion"]
     # Its form: one widget per described parameter, with the described defaults, ranges and choices.
     form = scenario["form"]
     assert {n: e["widget"] for n, e in form.items()} == {
@@ -290,3 +324,27 @@ def test_a_plugin_task_through_the_docker_built_from_capabilities(krita_run):
     assert scenario["job_state"][0] == "done" and scenario["result_layer"].startswith("InkMotion Wobble ")
     # Four painted frames on a new paint layer just above the shapes, from the current time (0).
     _inked(scenario, [0, 1, 2, 3], 50)
+
+
+def test_follow_path_moves_a_paint_layer_along_a_vector_path(krita_run):
+    scenario = _scenario(krita_run, "path_motion")
+    scenario["source_layer"] = "Sketch"
+    request = scenario["request"]
+    assert (request["type"], request["subject"], request["frames"]) == ("PathMotionRequest", "raster", PATH_FRAMES)
+    assert request["timing"] == 2, "as-drawn, from the form"
+    # The path as the server got it: the vector layer's path on the document's pixels (the document
+    # is 144 ppi, so Krita's points are not pixels).
+    assert len(request["path"]) >= 2
+    assert request["path"][0] == pytest.approx(PATH[0], abs=1.0) and request["path"][-1] == pytest.approx(PATH[-1], abs=1.0)
+    # A new animated paint layer just above the sketch: one keyframe per frame from the current time.
+    _inked(scenario, list(range(3, 3 + PATH_FRAMES)), 50)
+    assert scenario["source_untouched"] and scenario["path_untouched"] and not scenario["source_animated_after"]
+    frames = range(3, 3 + PATH_FRAMES)
+    boxes = {int(t): box for t, box in scenario["result_box"].items() if int(t) in frames}  # not Krita's blank key at 0
+    # The first frame is the house where it was; the house then travels toward the path's end.
+    assert _overlap(boxes[3], scenario["source_box"]) > 0.8, (boxes[3], scenario["source_box"])
+    centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in (boxes[t] for t in sorted(boxes))]
+    gone = [((x - PATH[0][0]) ** 2 + (y - PATH[0][1]) ** 2) ** 0.5 for x, y in centres]
+    assert gone[-1] > 150 and all(b > a for a, b in zip(gone[1:], gone[2:])), centres
+    left, top, right, bottom = boxes[3 + PATH_FRAMES - 1]
+    assert left - 5 <= PATH[-1][0] <= right + 5 and top - 5 <= PATH[-1][1] <= bottom + 5, "it ends on the path's end"

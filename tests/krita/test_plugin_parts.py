@@ -111,16 +111,22 @@ def test_keys_around_the_current_time(plugin):
         plugin.frames.keys_around(set().__contains__, 3, 0, 30)
 
 
-def test_svg_path_points(plugin):
-    pts = plugin.frames.svg_path_points("M10,20 L30 40 h5 v-5 C 1 1 2 2 50 60 z")
-    assert pts == [(10, 20), (30, 40), (35, 40), (35, 35), (50, 60), (10, 20)]
-    assert plugin.frames.svg_path_points("m1 1 l2 2 3 3") == [(1, 1), (3, 3), (6, 6)]
-    # What the server's reader understands, the plugin does: arcs, compact numbers, a second subpath.
-    from inkmotion.codec.pathdata import parse_path_data
-
-    d = "M0-1.5.5.5a10,10 0 0110,10 m 5 5 q 1 1 2 0 Z"
-    ends = [tuple(p) for ctrl, _ in parse_path_data(d) for p in ctrl[::3].tolist()]
-    assert plugin.frames.svg_path_points(d) == ends and len(ends) > 4
+def test_the_path_is_the_first_stroke_on_the_documents_pixels(plugin):
+    """A path shape as Krita writes it (points, its own transform) comes out in document pixels,
+    curves sampled: the Follow path input."""
+    f = plugin.frames
+    # A 200 x 100 px document at 144 ppi is 100 x 50 pt; the shape is moved by its transform.
+    shapes = ('<svg xmlns="http://www.w3.org/2000/svg" width="100pt" height="50pt" viewBox="0 0 100 50">'
+              '<path transform="translate(10, 5)" d="M0 0 C 10 0 20 10 30 10 L 40 20" stroke-width="1"/>'
+              '<path d="M1 1 L 2 2"/></svg>')
+    points = f.svg_path(f.document_svg(shapes, 200, 100, 144))
+    assert points[0] == pytest.approx((20, 10)) and points[-1] == pytest.approx((100, 50))
+    assert len(points) == 1 + 2 * f.CURVE_SAMPLES, "every segment sampled (a line is a cubic to the reader)"
+    assert all(20 <= x <= 100 and 10 <= y <= 50 for x, y in points)
+    dot = f.document_svg('<svg xmlns="http://www.w3.org/2000/svg" width="100pt" height="50pt">'
+                         '<path d="M1 1"/></svg>', 200, 100, 144)
+    with pytest.raises(ValueError, match="at least two points"):
+        f.svg_path(dot)
 
 
 def test_requests_and_results(plugin):
@@ -361,7 +367,8 @@ def _keys(plugin):
 
 
 def _capabilities_with_wobble():
-    """What a server with path_motion unavailable and the test plugin's `wobble` says."""
+    """What a server with the test plugin's `wobble` says, where path_motion cannot run (a server
+    without its model; this version's runs it)."""
     from fakeserver import default_capabilities
     from inkmotion.limits import Limits
 
@@ -393,6 +400,12 @@ def test_the_task_choice_follows_the_servers_capabilities(plugin):
     assert model["raster_text_motion"].enabled and model["raster_text_motion"].label == "Animate painted sketch"
     # video_motion is available on the server, but Krita cannot give it a clip.
     assert not model["video_motion"].enabled and "video" in model["video_motion"].reason
+    # Where the server runs path_motion (this version's tasks as they describe themselves), Follow
+    # path is offered: a paint layer and a vector path are what it takes.
+    from fakeserver import default_capabilities
+
+    offered = {c.name: c for c in caps.task_model(default_capabilities())}
+    assert offered["path_motion"].enabled and offered["path_motion"].reason == "", offered["path_motion"].reason
 
     # A task Krita knows that the server does not list is disabled, saying so.
     listed = _capabilities_with_wobble()

@@ -42,7 +42,7 @@ from .frames import (
     result_frames,
     result_times,
     svg_drawing,
-    svg_path_points,
+    svg_path,
     vector_animate_request,
 )
 
@@ -327,7 +327,10 @@ class Controller:
         self._doc = doc
 
         def pixels(time: int) -> dict:
-            bgra = bytes(node.pixelDataAtTime(0, 0, width, height, time))
+            # pixelDataAtTime of a layer without animation is not its pixels (Krita 5 hands back
+            # uninitialised memory there): such a layer is the same at every time.
+            data = node.pixelDataAtTime(0, 0, width, height, time) if node.animated() else node.pixelData(0, 0, width, height)
+            bgra = bytes(data)
             return {"width": width, "height": height, "png": bgra_to_png(bgra, width, height)}
 
         now = doc.currentTime()
@@ -362,7 +365,7 @@ class Controller:
             path_node = doc.nodeByName("path")
             if path_node is None or path_node.type() != "vectorlayer" or not path_node.shapes():
                 raise ValueError("path: draw the path on a vector layer named 'path'")
-            points = svg_path_points(_svg_d(path_node.shapes()[0].toSvg()))
+            points = svg_path(document_svg(path_node.toSvg(), width, height, doc.resolution()))
             request = path_request(pb, pixels(now), points, settings)
             label = f"{node.name()}: follow path"
         else:
@@ -494,13 +497,6 @@ class Controller:
         except Exception as exc:
             self._write = None
             self.fail(_describe(exc))
-
-
-def _svg_d(svg: str) -> str:
-    import re
-
-    match = re.search(r'\sd="([^"]*)"', svg)
-    return match.group(1) if match else ""
 
 
 def _describe(exc: Exception) -> str:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from ._vendor.svgpath import nodes, subpaths
+from ._vendor.svgpath import subpaths
 
 MAX_KEY_SEARCH = 10_000  # frames looked through for the keys around the current time
 
@@ -169,11 +169,13 @@ def path_request(pb, pixels: dict, path: list[tuple[float, float]], settings: Se
     return _options(request, settings)
 
 
-def svg_path_points(d: str) -> list[tuple[float, float]]:
-    """The points an SVG path passes through (curve control points left out): enough for a motion
-    path. Read by the server's own path reader (vendored), so every command SVG has is understood
-    as the server understands it, arcs included; a malformed command ends the path."""
-    return nodes(d)
+def svg_path(svg: str) -> list[tuple[float, float]]:
+    """The motion path of a `document_svg` document: its first stroke, in document pixels (the
+    shape's transform and the page's points applied, curves sampled), as every stroke is read."""
+    strokes = svg_strokes(svg)
+    if not strokes or len(strokes[0][0]) < 2:
+        raise ValueError("path: draw the path on a vector layer named 'path' (one stroke, at least two points)")
+    return strokes[0][0]
 
 
 _PATH_ELEMENT = re.compile(r"<path\b([^>]*)>", re.DOTALL)

@@ -169,6 +169,13 @@ class Scenario:
             for name in ("frames", "steps", "inversion_steps", "seed"):
                 if name in request.DESCRIPTOR.fields_by_name and request.HasField(name):
                     report["request"][name] = getattr(request, name)
+            if type(request).__name__ == "PathMotionRequest":
+                import struct
+
+                flat = struct.unpack(f"<{len(request.path) // 4}f", request.path)
+                report["request"]["subject"] = request.WhichOneof("subject")
+                report["request"]["path"] = [list(flat[i:i + 2]) for i in range(0, len(flat), 2)]
+                report["request"]["timing"] = request.timing
             if type(request).__name__ == "TextMotionRequest":
                 report["request"]["sketch_form"] = request.WhichOneof("sketch_form")
                 report["request"]["result_form"] = request.result_form
@@ -306,6 +313,36 @@ class Scenario:
         self.look_at_result(reopened, layer_name, report)
         source = reopened.nodeByName("Shapes")
         report["reopened_source"] = [source.type(), len(source.shapes())] if source is not None else None
+        reopened.close()
+
+    def scenario_path_motion(self, config, report):
+        """Follow path: the active paint layer travels the path drawn on a vector layer named 'path'."""
+        width, height = config["size"]
+        doc = yield from self.new_document(config, "path-motion-test")
+        sketch = doc.createNode("Sketch", "paintlayer")
+        doc.rootNode().addChildNode(sketch, None)
+        path = doc.createVectorLayer("path")
+        doc.rootNode().addChildNode(path, None)
+        yield
+        sketch.setPixelData(png_to_bgra(config["sketch"], width, height), 0, 0, width, height)
+        with open(config["path_svg"], encoding="utf-8") as f:
+            report["path_shapes"] = len(path.addShapesFromSvg(f.read()))
+        yield
+        before = bytes(sketch.pixelData(0, 0, width, height))
+        report["source_ink"] = ink_pixels_of(before)
+        report["source_box"] = ink_box(before, width, height)
+        before_svg = path.toSvg()
+        self.settings(config)
+        doc.setCurrentTime(config["current_time"])
+        doc.setActiveNode(sketch)
+        yield
+        layer_name = report["result_layer"] = yield from self.run_task("path_motion", report)
+        report["source_untouched"] = bytes(sketch.pixelData(0, 0, width, height)) == before
+        report["path_untouched"] = path.toSvg() == before_svg
+        report["source_animated_after"] = sketch.animated()
+        report["top_level"] = [n.name() for n in doc.topLevelNodes()]
+        report["saved"], reopened = yield from self.save_and_reopen(doc, config)
+        self.look_at_result(reopened, layer_name, report)
         reopened.close()
 
     def scenario_plugin_task(self, config, report):
