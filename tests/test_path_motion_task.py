@@ -1,6 +1,6 @@
-"""The path_motion task (model path-follow) through a real server and the CLI: bad paths and
-parameters refused at submission naming the field, the subject travelling the path end to end
-(drawings and rasters), and capabilities that offer it."""
+"""The path_motion task (path-follow, and the shipped motion-strokes model) through a real server
+and the CLI: bad paths and parameters refused at submission naming the field, the subject
+travelling the path end to end (drawings and rasters, each engine), and capabilities that offer it."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def test_a_path_crossing_the_canvas_with_every_point_outside_is_taken(client):
     ({"follow_through": float("nan")}, "path_motion.follow_through: nan is not a finite number (the range is 0 to 1)"),
     ({"timing": 7}, "path_motion.timing: unknown value 7"),
     ({"easing": 9}, "path_motion.easing: unknown value 9"),
-    ({"model": "nope"}, "path_motion.model: unknown model 'nope' for task path_motion; available: path-follow"),
+    ({"model": "nope"}, "path_motion.model: unknown model 'nope' for task path_motion; available: path-follow, motion-strokes"),
 ])
 def test_a_bad_parameter_is_refused_at_submission_naming_the_field(client, fields, message):
     with pytest.raises(InkMotionError) as info:
@@ -174,28 +174,53 @@ def test_as_drawn_timing_puts_frame_k_at_the_kth_point(client):
     assert np.allclose(steps, steps[0], rtol=0.02)
 
 
-def test_a_raster_subject_comes_back_as_rasters_with_the_first_unchanged(client):
+def house_on_paper() -> Raster:
+    """The house painted as line art on white paper (a scan's look)."""
     from inkmotion.strokes.lineart import paint_lineart
 
     painted = paint_lineart(subject())
     paper = np.full_like(painted.rgba, 255)
     alpha = painted.rgba[..., 3:4].astype(np.float32) / 255.0
     paper[..., :3] = (255 * (1 - alpha) + painted.rgba[..., :3] * alpha).astype(np.uint8)  # ink on white
-    given = Raster(paper)
-    job = client.submit(request(raster=raster_to_proto(given), frames=6))
+    return Raster(paper)
+
+
+def ink_centre(raster: Raster) -> np.ndarray:
+    """(x, y) of the ink, on paper or on transparency alike."""
+    from inkmotion.strokes.lineart import ink_darkness
+
+    ink = ink_darkness(raster)
+    return np.argwhere(ink > 0.5).mean(axis=0)[::-1]
+
+
+@pytest.mark.parametrize("model", ["", "path-follow", "motion-strokes"])
+def test_a_raster_subject_comes_back_as_rasters_with_the_first_unchanged(client, model):
+    given = house_on_paper()
+    job = client.submit(request(raster=raster_to_proto(given), frames=6, model=model))
     animation = finished(client, job.id)
+    assert client.job(job.id).model == (model or "motion-strokes"), "a raster's default is the learned model"
     rasters = [k.content for k in animation.keyframes]
     assert len(rasters) == 6 and all(isinstance(r, Raster) and (r.width, r.height) == (CANVAS, CANVAS) for r in rasters)
     assert np.array_equal(rasters[0].rgba, given.rgba)
-    ink = [np.argwhere(r.rgba[..., 3] > 128).mean(axis=0)[::-1] for r in rasters[1:]]  # (x, y) of the ink
+    ink = [ink_centre(r) for r in rasters[1:]]
     assert np.linalg.norm(ink[-1] - (PATH[-1] + (10, -20))) < 25, "the house ends near the path's end"
     assert min(np.linalg.norm(np.diff(ink, axis=0), axis=1)) > 1.0, "it moves in every frame"
+
+
+def test_a_drawing_through_the_learned_model_comes_back_as_strokes(client):
+    job = client.submit(request(frames=5, model="motion-strokes"))
+    animation = finished(client, job.id)
+    frames = [k.content for k in animation.keyframes]
+    assert all(isinstance(f, Drawing) and f.strokes for f in frames)
+    assert [len(s) for s in frames[0].strokes] == [len(s) for s in subject().strokes], "frame 0 as sent"
+    ends = np.concatenate([s.points for s in frames[-1].strokes])
+    assert np.linalg.norm(ends.mean(axis=0) - (PATH[-1] + (10, -10))) < 25, "traced back where the path ends"
 
 
 def test_capabilities_offer_path_motion_with_its_parameters(client):
     info = next(t for t in client.capabilities().tasks if t.name == "path_motion")
     assert info.available and not info.unavailable_reason
-    assert list(info.models) == ["path-follow"] and info.default_model == "path-follow"
+    assert list(info.models) == ["path-follow", "motion-strokes"] and info.default_model == "path-follow"
     assert [i.name for i in info.inputs] == ["drawing", "path"]
     params = {p.name: p for p in info.parameters}
     assert list(params) == ["frames", "easing", "timing", "keep_upright", "squash_stretch", "follow_through", "seed"]
@@ -246,6 +271,25 @@ def test_cli_takes_a_png_subject_into_the_raster_field(files, tmp_path):
     frames = sorted((tmp_path / "out").glob("*.png"))
     assert len(frames) == 4
     assert np.array_equal(read_raster(frames[0]).rgba, read_raster(tmp_path / "house.png").rgba)
+
+
+def test_cli_path_runs_a_model_folder_in_process(files, tmp_path):
+    """`animate path` (the task's short name) with --model DIR: a motion-strokes folder, in-process."""
+    torch = pytest.importorskip("torch")
+    from inkmotion.pipelines import motion_strokes as ms
+
+    torch.manual_seed(0)
+    folder = ms.save(ms.build(ms.MotionStrokesConfig(channels=4, state_channels=8, motion_channels=4, dense_blocks=1,
+                                                     dense_layers=2, growth=4)), tmp_path / "tiny-ms")
+    _, path = files
+    write_png(house_on_paper(), tmp_path / "house.png")
+    run = inkmotion("animate", "path", tmp_path / "house.png", path, "--frames", "4", "--model", folder,
+                    "-o", f"{tmp_path}/out/")
+    assert run.returncode == 0, run.stderr
+    frames = sorted((tmp_path / "out").glob("*.png"))
+    assert len(frames) == 4
+    assert np.array_equal(read_raster(frames[0]).rgba, read_raster(tmp_path / "house.png").rgba)
+    assert not np.array_equal(read_raster(frames[1]).rgba, read_raster(frames[0]).rgba)
 
 
 def test_cli_says_a_bad_path_in_one_line(files, tmp_path):

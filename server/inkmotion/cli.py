@@ -41,9 +41,11 @@ INT32 = (-(2**31), 2**31 - 1)
 PRIORITIES = (-10, 10)  # as SubmitJob checks them
 
 def _task(name: str):
+    """The task of this name or of this alias (`path` for path_motion)."""
     from inkmotion import tasks
 
-    return tasks.get(name)
+    specs = tasks.registry()
+    return specs.get(name) or next(s for s in specs.values() if name in s.aliases)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> "NoReturn":  # noqa: F821
@@ -492,7 +494,7 @@ def _add_task_parser(commands, spec, common) -> None:
     limits = Limits()
     unavailable = "" if spec.available else f" (not on this server version: {spec.unavailable_reason})"
     parser = commands.add_parser(
-        spec.name, parents=[common], help=f"{spec.label}: {spec.description}{unavailable}",
+        spec.name, aliases=list(spec.aliases), parents=[common], help=f"{spec.label}: {spec.description}{unavailable}",
         description=f"{spec.label}: {spec.description}{unavailable}",
         epilog=(f"models: {', '.join(spec.models)} (default {spec.default_model})\n\n" if spec.models else "") + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -5,7 +5,7 @@ The rooms:
   models.toml, and `resolve` (a name, or a model folder given directly);
 - `hub`: whether the weights are here (the Hugging Face cache or a folder, file by file) and
   `pull` to download them; jobs never download on their own;
-- `loading`: `load_text_to_video` onto a device, read-only, with CPU offload; the `TextToVideo`
+- `loading`: `load_text_to_video` (and `load_motion_strokes`) onto a device, read-only, with CPU offload; the `TextToVideo`
   wrapper the pipelines take in, and `encode_prompt`, the one text encoding;
 - `cache`: `CACHE`, the process-wide resident models shared by the jobs on a device;
 - `lora`: the sketch LoRA on the UNet (FlipSketch), in our layout or the public checkpoint's.
@@ -35,6 +35,7 @@ from inkmotion.models.loading import (
     choose_dtype,
     encode_prompt,
     load_clip,
+    load_motion_strokes,
     load_text_to_video,
     offload_requested,
 )
@@ -48,6 +49,8 @@ from inkmotion.models.specs import (
     LORA,
     MODEL_TASKS,
     MODELSCOPE_1_7B,
+    MOTION_STROKES,
+    PACKAGE_WEIGHTS,
     TEXT_TO_VIDEO,
     ModelSpec,
     config_path,
@@ -61,9 +64,9 @@ from inkmotion.models.specs import (
 
 __all__ = [
     "ALLOW_DOWNLOAD_ENV", "BUILTIN", "CACHE", "CONFIG_ENV", "DEFAULT_FOR_TASK", "DTYPES", "FLIPSKETCH", "KINDS",
-    "LORA", "MODELSCOPE_1_7B", "MODEL_TASKS", "OFFLOAD_ENV", "PICKLE_SUFFIXES", "TEXT_TO_VIDEO", "WEIGHTS",
+    "LORA", "MODELSCOPE_1_7B", "MODEL_TASKS", "MOTION_STROKES", "PACKAGE_WEIGHTS", "OFFLOAD_ENV", "PICKLE_SUFFIXES", "TEXT_TO_VIDEO", "WEIGHTS",
     "ModelCache", "ModelSpec", "TextToVideo", "availability", "check_folder", "choose_dtype", "config_path",
-    "detect_variant", "download_patterns", "downloads_allowed", "encode_prompt", "load_clip", "load_text_to_video",
+    "detect_variant", "download_patterns", "downloads_allowed", "encode_prompt", "load_clip", "load_motion_strokes", "load_text_to_video",
     "lora", "missing_lora_message", "needs_lora", "offload_requested", "pull", "pull_hint", "read_config",
     "registry", "resolve", "spec_for_folder", "weight_files",
 ]

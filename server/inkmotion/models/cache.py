@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from inkmotion.models.loading import TextToVideo, choose_dtype, load_text_to_video
-from inkmotion.models.specs import ModelSpec
+from inkmotion.models.loading import TextToVideo, choose_dtype, load_motion_strokes, load_text_to_video
+from inkmotion.models.specs import MOTION_STROKES, ModelSpec
 
 if TYPE_CHECKING:
     import torch
@@ -37,14 +37,18 @@ class ModelCache:
         return (spec.source, revision, spec.variant, str(device), choose_dtype(spec, device, dtype), offload,
                 spec.lora, spec.lora_revision)
 
-    def get(self, spec: ModelSpec, device: str | torch.device = "cpu", *, dtype=None, offload: bool = False) -> TextToVideo:
+    def get(self, spec: ModelSpec, device: str | torch.device = "cpu", *, dtype=None, offload: bool = False):
+        """The loaded model of `spec` on `device`: a TextToVideo, or a motion-strokes model."""
         key = self.key(spec, device, dtype, offload)
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             model = self._models.get(key)
             if model is None:
-                model = load_text_to_video(spec, device, dtype=key[4], offload=offload)
+                if spec.kind == MOTION_STROKES:  # small: no offload
+                    model = load_motion_strokes(spec, device, dtype=key[4])
+                else:
+                    model = load_text_to_video(spec, device, dtype=key[4], offload=offload)
                 with self._lock:
                     self._models[key] = model
                     self.loads += 1

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from inkmotion.errors import InvalidInput, ModelUnavailable
 from inkmotion.models import lora
-from inkmotion.models.specs import BUILTIN, MODELSCOPE_1_7B, TEXT_TO_VIDEO, ModelSpec, resolve, weight_files
+from inkmotion.models.specs import BUILTIN, MODELSCOPE_1_7B, MOTION_STROKES, TEXT_TO_VIDEO, ModelSpec, resolve, weight_files
 
 ALLOW_DOWNLOAD_ENV = "INKMOTION_ALLOW_DOWNLOAD"
 
@@ -25,8 +25,14 @@ WEIGHTS = {"unet": "diffusion_pytorch_model", "vae": "diffusion_pytorch_model", 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
-def _required_files(variant: str | None) -> list[tuple[str, ...]]:
-    """What a text-to-video folder needs; each entry is a set of alternatives."""
+# A motion-strokes folder (inkmotion.pipelines.motion_strokes.save): its config and its weights.
+MOTION_STROKES_FILES = [("config.json",), ("model.safetensors",)]
+
+
+def _required_files(variant: str | None, kind: str = TEXT_TO_VIDEO) -> list[tuple[str, ...]]:
+    """What a model folder of `kind` needs; each entry is a set of alternatives."""
+    if kind == MOTION_STROKES:
+        return MOTION_STROKES_FILES
     needed: list[tuple[str, ...]] = [("model_index.json",), ("scheduler/scheduler_config.json",),
                                       ("tokenizer/vocab.json", "tokenizer/tokenizer.json")]
     for component, stem in WEIGHTS.items():
@@ -46,9 +52,14 @@ def check_folder(spec: ModelSpec) -> Path:
     folder = Path(spec.source)
     if not folder.is_dir():
         raise ModelUnavailable(f"model {spec.name!r}: folder {folder} does not exist")
-    for alternatives in _required_files(spec.variant):
+    for alternatives in _required_files(spec.variant, spec.kind):
         if any((folder / name).is_file() for name in alternatives):
             continue
+        if spec.kind == MOTION_STROKES and alternatives[0].endswith(".safetensors"):
+            pickles = sorted(p.name for p in folder.iterdir() if p.name.endswith(PICKLE_SUFFIXES))
+            if pickles:
+                raise ModelUnavailable(f"model {spec.name!r}: {folder} has only pickle weights ({', '.join(pickles)}); "
+                                       "InkMotion loads safetensors only (model.safetensors)")
         component = Path(alternatives[0]).parent
         if str(component) in WEIGHTS:
             _explain_missing_weights(spec, folder / component)
@@ -75,7 +86,7 @@ def _explain_missing_weights(spec: ModelSpec, folder: Path) -> None:
 def availability(spec: ModelSpec, *, task: str | None = None, cache_dir: str | Path | None = None) -> tuple[bool, str]:
     """Whether the weights are here, without downloading anything: (available, why or where).
     For the raster task (FlipSketch) a model also needs its sketch LoRA."""
-    if spec.kind != TEXT_TO_VIDEO:
+    if spec.kind not in (TEXT_TO_VIDEO, MOTION_STROKES):
         return False, f"{spec.kind} models are not loadable by this version"
     if needs_lora(spec, task):
         return False, missing_lora_message(spec)
@@ -93,7 +104,7 @@ def availability(spec: ModelSpec, *, task: str | None = None, cache_dir: str | P
     from huggingface_hub import try_to_load_from_cache
 
     found = None
-    for alternatives in _required_files(spec.variant):
+    for alternatives in _required_files(spec.variant, spec.kind):
         hits = [try_to_load_from_cache(spec.source, name, cache_dir=cache_dir, revision=spec.revision)
                 for name in alternatives]
         hits = [hit for hit in hits if isinstance(hit, str)]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from inkmotion.errors import InvalidInput, ModelUnavailable
 from inkmotion.models import lora
 from inkmotion.models.hub import availability, check_folder, downloads_allowed, pull_hint
-from inkmotion.models.specs import DTYPES, TEXT_TO_VIDEO, ModelSpec
+from inkmotion.models.specs import DTYPES, MOTION_STROKES, TEXT_TO_VIDEO, ModelSpec
 
 if TYPE_CHECKING:
     import torch
@@ -215,6 +215,37 @@ def load_text_to_video(
     return TextToVideo(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
                        device=device, dtype=torch_dtype, spec=spec, offload=offload, lora_layout=lora_layout,
                        _offloader=offloader)
+
+
+def load_motion_strokes(spec: ModelSpec, device: str | torch.device = "cpu", *, dtype: str | torch.dtype | None = None,
+                        local_files_only: bool | None = None, cache_dir: str | Path | None = None):
+    """A motion-strokes model (inkmotion.pipelines.motion_strokes) from its folder or hub id,
+    read-only on `device`: config.json + model.safetensors, safetensors only. On CUDA in the
+    spec's dtype (float16 by default), float32 on the CPU."""
+    from inkmotion.pipelines import motion_strokes
+
+    if spec.kind != MOTION_STROKES:
+        raise InvalidInput("model", f"{spec.name!r} is a {spec.kind} model, not {MOTION_STROKES}")
+    if local_files_only is None:
+        local_files_only = not downloads_allowed()
+    if spec.is_local:
+        folder = check_folder(spec)
+    else:
+        available, why = availability(spec, cache_dir=cache_dir)
+        if local_files_only and not available:
+            raise ModelUnavailable(why)
+        from huggingface_hub import snapshot_download
+
+        try:
+            folder = Path(snapshot_download(spec.source, revision=spec.revision, cache_dir=cache_dir,
+                                            allow_patterns=["config.json", "model.safetensors"],
+                                            local_files_only=local_files_only))
+        except Exception as exc:  # network, auth, a missing repository: the same for whoever asked
+            raise ModelUnavailable(f"model {spec.name!r}: cannot load {spec.where}: {exc}") from exc
+    try:
+        return motion_strokes.load(folder, device, choose_dtype(spec, device, dtype))
+    except ModelUnavailable as exc:
+        raise ModelUnavailable(f"model {spec.name!r}: {exc}") from None
 
 
 @contextlib.contextmanager

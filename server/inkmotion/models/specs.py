@@ -35,8 +35,11 @@ from typing import Any
 from inkmotion.errors import InvalidInput
 
 TEXT_TO_VIDEO = "text-to-video"
+MOTION_STROKES = "motion-strokes"  # inkmotion.pipelines.motion_strokes: config.json + model.safetensors
 LORA = "lora"  # reserved for stand-alone adapters; a LoRA rides on its base model (ModelSpec.lora)
-KINDS = (TEXT_TO_VIDEO, LORA)
+KINDS = (TEXT_TO_VIDEO, MOTION_STROKES, LORA)
+# Weights that ship in the package (small models we train ourselves).
+PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 DTYPES = ("float16", "bfloat16", "float32")
 
 CONFIG_ENV = "INKMOTION_MODELS"
@@ -94,7 +97,16 @@ BUILTIN[FLIPSKETCH] = ModelSpec(
     tasks=("raster_text_motion",),
     size="about 3.7 GB plus the LoRA",
 )
-DEFAULT_FOR_TASK = {"text_motion": MODELSCOPE_1_7B, "raster_text_motion": FLIPSKETCH}
+BUILTIN[MOTION_STROKES] = ModelSpec(
+    name=MOTION_STROKES,
+    source=str(PACKAGE_WEIGHTS / MOTION_STROKES),
+    kind=MOTION_STROKES,
+    description="Motion strokes (Hu et al.): a recurrent model that moves line art along a path one step at a "
+                "time, 64x64, trained here on procedural glyphs and figures (see its README)",
+    tasks=("path_motion",),
+    size="in the package",
+)
+DEFAULT_FOR_TASK = {"text_motion": MODELSCOPE_1_7B, "raster_text_motion": FLIPSKETCH, "path_motion": MOTION_STROKES}
 MODEL_TASKS = tuple(DEFAULT_FOR_TASK)  # the tasks (inkmotion.tasks names) that run registry models
 
 
@@ -247,12 +259,16 @@ def resolve(name_or_dir: str, *, config: Path | None = None) -> ModelSpec:
 
 
 def spec_for_folder(path: Path) -> ModelSpec:
-    """The spec for a diffusers text-to-video folder given directly (`--model DIR`)."""
+    """The spec for a model folder given directly (`--model DIR`): a diffusers text-to-video
+    folder (model_index.json) or a motion-strokes one (config.json of that model_type)."""
     path = path.expanduser().resolve()
     index_file = path / "model_index.json"
+    if not index_file.is_file() and _model_type(path / "config.json") == MOTION_STROKES:
+        return ModelSpec(name=str(path), source=str(path), kind=MOTION_STROKES, tasks=("path_motion",),
+                         description="local folder (motion-strokes)")
     if not index_file.is_file():
         raise InvalidInput("model", f"{path} has no model_index.json: not a diffusers model folder "
-                                    "(scripts/make_tiny_models.py DIR writes one)")
+                                    "(scripts/make_tiny_models.py DIR writes one) nor a motion-strokes one")
     try:
         index = json.loads(index_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -262,3 +278,12 @@ def spec_for_folder(path: Path) -> ModelSpec:
         raise InvalidInput("model", f"{path}: its unet is {unet_class!r}, not a text-to-video UNet3DConditionModel")
     return ModelSpec(name=str(path), source=str(path), variant=detect_variant(path),
                      description=f"local folder ({index.get('_class_name', 'unknown pipeline')})")
+
+
+def _model_type(config_file: Path) -> str | None:
+    """The model_type of a config.json, or None where there is none to read."""
+    try:
+        data = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data.get("model_type") if isinstance(data, dict) else None

@@ -60,7 +60,7 @@ def get(name: str) -> TaskSpec:
 
 def model_info(spec: TaskSpec, name: str) -> tuple[str, str, bool]:
     """(description, source, weights present) of one of a task's models, without loading it."""
-    if spec.path_runner is None:  # classical engines are code, always there
+    if spec.path_runner is None or name in spec.engines:  # classical engines are code, always there
         return spec.description, "builtin", True
     from inkmotion import models
 
@@ -87,7 +87,7 @@ def check_submission(submission: service_pb2.SubmitJobRequest, limits: Limits, *
         raise over("label", f"{len(submission.label)} characters", f"{MAX_LABEL} characters")
     if not spec.available:
         raise TaskUnavailable(f"task {spec.name!r} is not available on this server: {spec.unavailable_reason}")
-    model = spec.resolve_model(request.model, f"{which}.model", allow_model_paths)
+    model = spec.resolve_model(request.model, f"{which}.model", allow_model_paths, request)
     inputs = spec.check(request, limits, which)
     return Checked(spec, request, model, inputs)
 

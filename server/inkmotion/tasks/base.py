@@ -194,6 +194,13 @@ class TaskSpec:
     # Builds a runner for a model folder given by path (in-process use; servers take names).
     path_runner: Callable[[str], Runner] | None = None
     plugin_name: str = ""  # a plugin task's own name ('' for the contract's tasks)
+    # Models that are code (classical engines: no weights, always there) where others are
+    # registry models; a task without a path_runner has only engines.
+    engines: tuple[str, ...] = ()
+    # The default model for one request where it depends on the request (path_motion: a raster
+    # subject's is the learned model, a drawing's the vector engine); None: `default_model`.
+    default_for: Callable[[Request], str] | None = None
+    aliases: tuple[str, ...] = ()  # shorter names for `inkmotion animate` ("path" for path_motion)
 
     @property
     def name(self) -> str:
@@ -231,9 +238,9 @@ class TaskSpec:
     def default_model(self) -> str:
         return next(iter(self.models), "")
 
-    def resolve_model(self, requested: str, field_name: str, allow_paths: bool = False) -> str:
+    def resolve_model(self, requested: str, field_name: str, allow_paths: bool = False, request: Request | None = None) -> str:
         if not requested:
-            return self.default_model
+            return self.default_for(request) if self.default_for is not None and request is not None else self.default_model
         if allow_paths and self.path_runner is not None and requested not in self.models and Path(requested).is_dir():
             return requested
         if requested not in self.models:

@@ -1,16 +1,19 @@
 """path_motion: a subject + a drawn path -> the subject travels the path.
 
-One model so far, `path-follow`: the vector engine of inkmotion.pipelines.path_follow (no learned
-weights). A second model of the task (the learned motion-strokes model) is one more runner in
-`MODELS`: it gets the same decoded inputs and returns the same drawings per frame.
+Two models:
+- `path-follow` (the default): the vector engine of inkmotion.pipelines.path_follow, code and no
+  weights, on the CPU; a raster subject is traced into strokes and its frames painted back.
+- `motion-strokes` (and any registered model of that kind): the learned recurrent model of
+  inkmotion.pipelines.motion_strokes, for rasters; a drawing subject is painted for it and its
+  frames traced back into strokes, so the result keeps the subject's form either way.
 
-The subject is a drawing, or a raster of line art (traced into strokes, the frames painted back,
-as inbetween does for raster keys). The path is float32 [N, 2] in the subject's canvas pixels.
+The subject is a drawing, or a raster of line art. The path is float32 [N, 2] in the subject's
+canvas pixels.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -18,7 +21,8 @@ from inkmotion.codec.drawing import Animation, Drawing, Keyframe, Raster
 from inkmotion.errors import InvalidInput
 from inkmotion.limits import MAX_COORDINATE, Limits, check_drawing, check_drawing_record, check_raster, check_result_size, over
 from inkmotion.pipelines.base import ProgressCallback
-from inkmotion.tasks.base import DRAWING, PATH, Input, Param, TaskSpec, check_params, enum_choices, param_values
+from inkmotion.tasks.base import (DRAWING, PATH, Input, Param, TaskSpec, check_params, enum_choices, param_values,
+                                  registered_models)
 from inkmotion.v1 import tasks_pb2
 
 PATH_FOLLOW = "path-follow"
@@ -163,7 +167,48 @@ def run_path_follow(inputs: PathMotionInputs, device: str, on_progress: Progress
     return _animation(inputs, follow_path(inputs.subject, inputs.path, config, on_progress))
 
 
-MODELS = {PATH_FOLLOW: run_path_follow}  # model name -> runner; the first is the default
+def runner(model: str):
+    """A runner for a registered motion-strokes model, or (in-process only) a model folder."""
+
+    def run(inputs: PathMotionInputs, device: str, on_progress: ProgressCallback) -> Animation:
+        from inkmotion import models
+        from inkmotion.pipelines.base import Progress
+        from inkmotion.pipelines.motion_strokes import animate
+        from inkmotion.strokes.lineart import paint_lineart, trace_lineart
+
+        values = param_values(inputs.request, PARAMS)
+        on_progress(Progress(0, 0, f"loading model {model}"))  # step 0: a phase, before the steps
+        net = models.CACHE.get(models.resolve(model), device)
+        given = inputs.given
+        raster = given if isinstance(given, Raster) else paint_lineart(given)
+        frames = animate(net, raster, inputs.path, inputs.frames, easing=values["easing"], timing=values["timing"],
+                         on_progress=on_progress)
+        if isinstance(given, Raster):
+            keys = [Keyframe(i, frame) for i, frame in enumerate(frames)]
+        else:  # back to strokes, the drawing as sent first
+            keys = [Keyframe(0, given)] + [Keyframe(i, replace(trace_lineart(f), layer=given.layer))
+                                           for i, f in enumerate(frames[1:], 1)]
+        return Animation(given.width, given.height, keys, fps=24.0, layer=inputs.subject.layer or "Follow path")
+
+    return run
+
+
+MODELS = {PATH_FOLLOW: run_path_follow}  # the engines (code, no weights); the first is the task's default
+
+
+def default_for(request: tasks_pb2.PathMotionRequest) -> str:
+    """A raster subject's default is the learned model where its weights are here; strokes (and
+    rasters without it) go to the vector engine."""
+    if request.WhichOneof("subject") != "raster":
+        return PATH_FOLLOW
+    from inkmotion import models
+
+    name = models.DEFAULT_FOR_TASK["path_motion"]
+    try:
+        available, _ = models.availability(models.resolve(name), task="path_motion")
+    except InvalidInput:
+        return PATH_FOLLOW
+    return name if available else PATH_FOLLOW
 
 
 def spec() -> TaskSpec:
@@ -172,7 +217,11 @@ def spec() -> TaskSpec:
         "A drawing (or line art) + a drawn path -> the subject travels the path",
         label="Follow path",
         inputs=INPUTS,
-        models=dict(MODELS),
+        models={**MODELS, **registered_models("path_motion", runner)},
         check=check,
         params=PARAMS,
+        path_runner=runner,
+        engines=tuple(MODELS),
+        default_for=default_for,
+        aliases=("path",),
     )
