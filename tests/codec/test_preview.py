@@ -251,7 +251,6 @@ def test_gif_of_rasters(tmp_path, raster_animation):
 
 
 def test_mp4_is_h264_in_an_iso_container(tmp_path, vector_animation, raster_animation):
-    pytest.importorskip("imageio_ffmpeg", reason="pip install imageio-ffmpeg")
     (path,) = write_animation(vector_animation, tmp_path / "anim.mp4")
     data = path.read_bytes()
     assert len(data) > 1000

@@ -14,7 +14,6 @@ each keyframe that long a duration, an MP4 repeats it for that many frames.
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -327,8 +326,6 @@ def check_output(out: str | Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in (".gif", ".mp4"):
         raise InvalidInput("output", f"{text!r} is not {OUTPUT_FORMS}")
-    if suffix == ".mp4":
-        _ffmpeg_exe()
     return suffix[1:]
 
 
@@ -353,7 +350,9 @@ def write_animation(animation: Animation, out: str | Path) -> list[Path]:
     if form == "gif":
         _write_gif(frames, holds, animation.fps, path)
     else:
-        _write_mp4(frames, holds, animation.fps, path)
+        from inkmotion.codec.video import write_video
+
+        write_video(frames, holds, animation.fps, path)
     return [path]
 
 
@@ -417,44 +416,6 @@ def _write_gif(frames: list[np.ndarray], holds: list[int], fps: float, path: Pat
         disposal=1,
         optimize=False,
     )
-
-
-def _ffmpeg_exe() -> str:
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise InvalidInput(
-            "output", "writing .mp4 needs the ffmpeg binary from imageio-ffmpeg: pip install imageio-ffmpeg"
-        ) from None
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def _write_mp4(frames: list[np.ndarray], holds: list[int], fps: float, path: Path) -> None:
-    exe = _ffmpeg_exe()
-    h, w = frames[0].shape[:2]
-    even_w, even_h = w + w % 2, h + h % 2  # yuv420p needs even sides: pad with white
-    command = [
-        exe, "-y", "-loglevel", "error",
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{even_w}x{even_h}", "-framerate", f"{fps:g}",
-        "-i", "-",
-        "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
-        str(path),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        for frame, hold in zip(frames, holds):
-            if (even_w, even_h) != (w, h):
-                frame = np.pad(frame, ((0, even_h - h), (0, even_w - w), (0, 0)), constant_values=255)
-            data = np.ascontiguousarray(frame).tobytes()
-            for _ in range(hold):
-                process.stdin.write(data)
-        process.stdin.close()
-    except BrokenPipeError:
-        pass  # ffmpeg quit early; its own message follows
-    stderr = process.stderr.read().decode("utf-8", "replace")
-    process.stderr.close()
-    if process.wait() != 0:
-        raise RuntimeError(f"ffmpeg could not write {path}: {stderr.strip() or 'exit ' + str(process.returncode)}")
 
 
 def read_animation_folder(path: str | Path, fps: float = 8.0) -> Animation:
