@@ -80,7 +80,7 @@ def test_the_motion_is_taken_in_the_sketchs_size_and_place(similarity_clip):
     small = star(centre=np.array([190.0, 60.0]), outer=20.0, inner=9.0)
     out = transfer(sketch_of(small), similarity_clip)
     moved = fit_similarity(small, out[-1].strokes[0].points, scale="least-squares")
-    assert moved.angle == pytest.approx(MOTION[-1].angle, abs=0.015)  # LK under rotation: about 4 % short
+    assert moved.angle == pytest.approx(MOTION[-1].angle, abs=0.005)
     assert moved.scale == pytest.approx(MOTION[-1].scale, abs=0.015)
     # the clip's shift in the sketch's size: over the ratio of the subject's box (its tracked
     # points' box) to the sketch's
@@ -109,7 +109,7 @@ def test_a_clip_mirrored_in_time_mirrors_the_motion(similarity_clip):
     backward = transfer(sketch_of(MOTION[last].apply(star())), similarity_clip[::-1])
     for k in range(FRAMES):
         gap = np.linalg.norm(backward[k].strokes[0].points - forward[last - k].strokes[0].points, axis=1)
-        assert gap.max() < 1.5, (k, gap.max())
+        assert gap.max() < 1.0, (k, gap.max())
 
 
 def test_the_points_keep_their_attributes(similarity_clip):

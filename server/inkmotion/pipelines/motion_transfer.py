@@ -10,7 +10,9 @@ Method: the keypoint-transfer family SketchAnimator compares against (FOMM, Siar
    stays still.
 2. Points on it (`track`): Shi-Tomasi corners inside the mask in frame 0, tracked frame to frame
    with pyramidal Lucas-Kanade optical flow (OpenCV), each step checked forward and backward: a
-   point that does not come back within `FB_MAX_PX` is dropped from then on.
+   point that does not come back within `FB_MAX_PX` is dropped from then on. Against drift, each
+   frame is then refined from frame 0 (`_refine`): the frame's similarity undone, LK again from
+   frame 0, the similarity applied back.
 3. The clip's subject box (the box of its points in frame 0: dense flow bleeds past the subject's
    edge, corners do not) is mapped onto the sketch's box (`box_map`: the similarity that puts the
    box centres together and scales by the ratio of the boxes' diagonals), so the clip's motion is
@@ -21,7 +23,8 @@ Method: the keypoint-transfer family SketchAnimator compares against (FOMM, Siar
    local warp of the remainder, a thin-plate spline (Bookstein 1989) with regularisation lambda =
    `stiffness` on coordinates scaled by the subject's box diagonal: x -> S_t(x) + f_t(x),
    f_t = argmin sum_i |p_t,i - S_t(p_0,i) - f(p_0,i)|^2 + lambda J(f), J the bending energy.
-   Stiffness inf is the similarity alone (the global baseline of the evaluation).
+   Stiffness inf is the similarity alone (the global baseline of the evaluation); so is a frame
+   whose points the similarity fits within `WARP_MIN_PX` RMS (the rest is tracking noise).
 5. Every sketch point x goes to B^-1(S_t(B x) + f_t(B x)) with B the box map's inverse (sketch ->
    clip); radii, opacities, colours, fills and materials are kept. Frame 0 is the sketch as given
    (S_0 is the identity and f_0 is 0).
@@ -44,6 +47,7 @@ MAX_POINTS = 300  # corners tracked at most
 MIN_DISTANCE_PX = 4.0  # between corners
 FB_MAX_PX = 1.0  # forward-backward error above which a point is dropped
 MIN_POINTS = 3  # fewer alive points: the motion holds where it was
+WARP_MIN_PX = 0.75  # RMS the similarity leaves over this: the local warp takes it; under it, tracking noise
 MOVED_PX = 1.0  # a pixel whose dense flow from frame 0 stays under this is background
 TRACED_OVERLAP = 0.8  # a sketch whose box overlaps the clip subject's this much was drawn over it
 PART_SHARE = 0.2  # moving regions at least this share of the largest one's area are the subject too
@@ -51,7 +55,9 @@ PART_SHARE = 0.2  # moving regions at least this share of the largest one's area
 
 @dataclass(frozen=True)
 class MotionTransferConfig:
-    stiffness: float = 1.0  # the local warp's regularisation lambda; inf: the global similarity only
+    # the local warp's regularisation lambda, on coordinates over the subject's box diagonal
+    # (bending energies there are about 0.1): 0.01 bends with the parts; inf: the similarity only
+    stiffness: float = 0.01
 
 
 @dataclass
@@ -129,6 +135,8 @@ def track(frames: list[Raster], mask: np.ndarray | None = None, on_progress: Pro
         error = np.linalg.norm(back.reshape(-1, 2) - positions[t - 1], axis=1)
         positions[t] = after.reshape(-1, 2)
         alive[t] = alive[t - 1] & ok.ravel().astype(bool) & ok_back.ravel().astype(bool) & (error <= FB_MAX_PX)
+        if alive[t].sum() >= MIN_POINTS:  # against drift: refine from frame 0, the frame's similarity undone
+            positions[t], alive[t] = _refine(greys[0], greys[t], positions[0], positions[t], alive[t], lk)
         on_progress(Progress(t, steps - 1, f"tracking frame {t + 1} of {steps}"))
     return Tracks(positions, alive, box)
 
@@ -139,6 +147,26 @@ def _overlap(a, b) -> float:
     h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
     return w * h / union if union > 0 else 0.0
+
+
+def _refine(first: np.ndarray, grey: np.ndarray, start: np.ndarray, guess: np.ndarray, alive: np.ndarray, lk: dict):
+    """Chained tracking drifts a little every frame. Undo the frame's similarity S (fitted to the
+    chained points) on the frame, track from frame 0 into it, where each point has only its own
+    local motion left (no rotation or scale for LK's window to be biased by), and apply S again."""
+    import cv2
+
+    similarity = fit_similarity(start[alive], guess[alive], scale="least-squares")
+    to_frame = np.hstack([similarity.matrix, similarity.translation[:, None]])  # frame 0 px -> frame t px
+    undone = cv2.warpAffine(grey, to_frame, (grey.shape[1], grey.shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_REPLICATE)
+    initial = similarity.inverse().apply(guess).astype(np.float32).reshape(-1, 1, 2)
+    found, ok, _ = cv2.calcOpticalFlowPyrLK(first, undone, start.reshape(-1, 1, 2), initial.copy(),
+                                            flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
+    back, ok_back, _ = cv2.calcOpticalFlowPyrLK(undone, first, found, None, **lk)
+    good = ok.ravel().astype(bool) & ok_back.ravel().astype(bool) & (
+        np.linalg.norm(back.reshape(-1, 2) - start, axis=1) <= FB_MAX_PX)
+    refined = similarity.apply(found.reshape(-1, 2)).astype(np.float32)
+    return np.where(good[:, None], refined, guess), alive & good
 
 
 def box_map(sketch_box, clip_box) -> Similarity:
@@ -193,7 +221,8 @@ def frame_warps(tracks: Tracks, stiffness: float):
         source = tracks.positions[0][alive].astype(np.float64)
         target = tracks.positions[t][alive].astype(np.float64)
         similarity = fit_similarity(source, target, scale="least-squares")
-        if math.isinf(stiffness):
+        rest_px = float(np.sqrt(((target - similarity.apply(source)) ** 2).sum(axis=1).mean()))
+        if math.isinf(stiffness) or rest_px < WARP_MIN_PX:  # rigid up to the tracking's noise: no warp to fit it
             warp = similarity.apply
         else:
             rest = thin_plate(source / unit, (target - similarity.apply(source)) / unit, stiffness)
