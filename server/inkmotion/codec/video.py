@@ -89,7 +89,8 @@ def _check_size(width: int, height: int, field: str) -> None:
         raise InvalidInput(field, f"{width} x {height} px is over the limit of {MAX_SOURCE_SIDE} px a side")
 
 
-def _scaled(rgba: np.ndarray, max_side: int) -> Raster:
+def scaled(rgba: np.ndarray, max_side: int) -> Raster:
+    """RGBA uint8 [H, W, 4] as a Raster whose longer side is at most `max_side` px (Lanczos)."""
     height, width = rgba.shape[:2]
     factor = max_side / max(width, height)
     if factor < 1:
@@ -130,7 +131,7 @@ def _read_file(path: Path, frames: int, start, end, max_side: int, field: str) -
         try:
             for frame in container.decode(stream):
                 if frame.pts in wanted and frame.pts not in decoded:
-                    decoded[frame.pts] = _scaled(_rgba(frame), max_side)
+                    decoded[frame.pts] = scaled(_rgba(frame), max_side)
                     if len(decoded) == len(wanted):
                         break
         except av.FFmpegError as exc:
@@ -169,7 +170,7 @@ def _read_folder(folder: Path, frames: int, start, end, max_side: int, field: st
             with Image.open(files[i]) as image:
                 _check_size(*image.size, field)
                 size = size or image.size
-                out.append(_scaled(np.asarray(image.convert("RGBA")), max_side))
+                out.append(scaled(np.asarray(image.convert("RGBA")), max_side))
         except (OSError, Image.DecompressionBombError) as exc:
             raise InvalidInput(field, f"{files[i].name}: not an image that can be read ({_reason(exc)})") from None
     return Clip(out, [times[i] for i in chosen], FOLDER_FPS, duration, size)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from inkmotion.errors import InvalidInput, ModelUnavailable
 from inkmotion.models import lora
-from inkmotion.models.specs import BUILTIN, MODELSCOPE_1_7B, MOTION_STROKES, TEXT_TO_VIDEO, ModelSpec, resolve, weight_files
+from inkmotion.models.specs import (BUILTIN, MODELSCOPE_1_7B, MOTION_STROKES, MOTION_STROKES_CONFIG,
+                                    MOTION_STROKES_WEIGHTS, TEXT_TO_VIDEO, ModelSpec, resolve, weight_files)
 
 ALLOW_DOWNLOAD_ENV = "INKMOTION_ALLOW_DOWNLOAD"
 
@@ -26,7 +27,7 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
 # A motion-strokes folder (inkmotion.pipelines.motion_strokes.save): its config and its weights.
-MOTION_STROKES_FILES = [("config.json",), ("model.safetensors",)]
+MOTION_STROKES_FILES = [(MOTION_STROKES_CONFIG,), (MOTION_STROKES_WEIGHTS,)]
 
 
 def _required_files(variant: str | None, kind: str = TEXT_TO_VIDEO) -> list[tuple[str, ...]]:
@@ -59,7 +60,7 @@ def check_folder(spec: ModelSpec) -> Path:
             pickles = sorted(p.name for p in folder.iterdir() if p.name.endswith(PICKLE_SUFFIXES))
             if pickles:
                 raise ModelUnavailable(f"model {spec.name!r}: {folder} has only pickle weights ({', '.join(pickles)}); "
-                                       "InkMotion loads safetensors only (model.safetensors)")
+                                       f"InkMotion loads safetensors only ({MOTION_STROKES_WEIGHTS})")
         component = Path(alternatives[0]).parent
         if str(component) in WEIGHTS:
             _explain_missing_weights(spec, folder / component)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from inkmotion.errors import InvalidInput, ModelUnavailable
 from inkmotion.models import lora
-from inkmotion.models.hub import availability, check_folder, downloads_allowed, pull_hint
+from inkmotion.models.hub import MOTION_STROKES_FILES, availability, check_folder, downloads_allowed, pull_hint
 from inkmotion.models.specs import DTYPES, MOTION_STROKES, TEXT_TO_VIDEO, ModelSpec
 
 if TYPE_CHECKING:
@@ -238,7 +238,7 @@ def load_motion_strokes(spec: ModelSpec, device: str | torch.device = "cpu", *, 
 
         try:
             folder = Path(snapshot_download(spec.source, revision=spec.revision, cache_dir=cache_dir,
-                                            allow_patterns=["config.json", "model.safetensors"],
+                                            allow_patterns=[name for (name,) in MOTION_STROKES_FILES],
                                             local_files_only=local_files_only))
         except Exception as exc:  # network, auth, a missing repository: the same for whoever asked
             raise ModelUnavailable(f"model {spec.name!r}: cannot load {spec.where}: {exc}") from exc

@@ -35,7 +35,8 @@ from typing import Any
 from inkmotion.errors import InvalidInput
 
 TEXT_TO_VIDEO = "text-to-video"
-MOTION_STROKES = "motion-strokes"  # inkmotion.pipelines.motion_strokes: config.json + model.safetensors
+MOTION_STROKES = "motion-strokes"  # inkmotion.pipelines.motion_strokes: a folder of these two files
+MOTION_STROKES_CONFIG, MOTION_STROKES_WEIGHTS = "config.json", "model.safetensors"
 LORA = "lora"  # reserved for stand-alone adapters; a LoRA rides on its base model (ModelSpec.lora)
 KINDS = (TEXT_TO_VIDEO, MOTION_STROKES, LORA)
 # Weights that ship in the package (small models we train ourselves).
@@ -263,7 +264,7 @@ def spec_for_folder(path: Path) -> ModelSpec:
     folder (model_index.json) or a motion-strokes one (config.json of that model_type)."""
     path = path.expanduser().resolve()
     index_file = path / "model_index.json"
-    if not index_file.is_file() and _model_type(path / "config.json") == MOTION_STROKES:
+    if not index_file.is_file() and _model_type(path / MOTION_STROKES_CONFIG) == MOTION_STROKES:
         return ModelSpec(name=str(path), source=str(path), kind=MOTION_STROKES, tasks=("path_motion",),
                          description="local folder (motion-strokes)")
     if not index_file.is_file():

@@ -56,13 +56,14 @@ import numpy as np
 
 from inkmotion.codec.drawing import Raster
 from inkmotion.errors import InvalidInput, ModelUnavailable
+from inkmotion.models.specs import MOTION_STROKES as MODEL_TYPE
+from inkmotion.models.specs import MOTION_STROKES_CONFIG as CONFIG_FILE
+from inkmotion.models.specs import MOTION_STROKES_WEIGHTS as WEIGHTS_FILE
 from inkmotion.pipelines.base import Progress, ProgressCallback, no_progress
 
 if TYPE_CHECKING:
     import torch
 
-MODEL_TYPE = "motion-strokes"
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 SIZES = (64, 128)
 STATE_SIZE = 8  # the state's spatial size: E1 halves the image down to 8 x 8
 FADE = 0.35  # the last keypoint's dot intensity in S (the first is 1)

@@ -70,11 +70,10 @@ class Tracks:
 
 
 def _grey(raster: Raster) -> np.ndarray:
-    """Luminance uint8 [H, W], over white where the frame is transparent."""
-    rgba = raster.rgba.astype(np.float32)
-    alpha = rgba[..., 3:4] / 255.0
-    rgb = rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)
-    return np.clip(rgb @ np.array([0.299, 0.587, 0.114], np.float32), 0, 255).astype(np.uint8)
+    """Luminance uint8 [H, W], over white where the frame is transparent (paper minus the ink)."""
+    from inkmotion.strokes.lineart import ink_darkness
+
+    return (255.0 * (1.0 - ink_darkness(raster))).astype(np.uint8)
 
 
 def subject_mask(greys: list[np.ndarray]) -> np.ndarray | None:

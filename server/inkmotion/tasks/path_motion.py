@@ -201,14 +201,10 @@ def default_for(request: tasks_pb2.PathMotionRequest) -> str:
     rasters without it) go to the vector engine."""
     if request.WhichOneof("subject") != "raster":
         return PATH_FOLLOW
-    from inkmotion import models
+    from inkmotion import models, tasks
 
     name = models.DEFAULT_FOR_TASK["path_motion"]
-    try:
-        available, _ = models.availability(models.resolve(name), task="path_motion")
-    except InvalidInput:
-        return PATH_FOLLOW
-    return name if available else PATH_FOLLOW
+    return name if tasks.model_info(tasks.get("path_motion"), name)[2] else PATH_FOLLOW
 
 
 def spec() -> TaskSpec:
