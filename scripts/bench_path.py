@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 import fixtures  # noqa: E402
+from benchlib import median_seconds  # noqa: E402
 
 from inkmotion import models  # noqa: E402
 from inkmotion.pipelines import motion_strokes as ms  # noqa: E402
@@ -41,16 +41,6 @@ def curve(start: np.ndarray, width: float, height: float, points: int = 64) -> n
     end = np.array([0.85 * width, 0.8 * height])
     bend = np.array([0.7 * width, 0.1 * height])
     return (1 - t) ** 2 * start + 2 * (1 - t) * t * bend + t**2 * end
-
-
-def timed(work, repeats: int) -> float:
-    work()  # warm up
-    seconds = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        work()
-        seconds.append(time.perf_counter() - began)
-    return statistics.median(seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         ("options off", PathFollowConfig(frames=frames, easing="linear", keep_upright=True)),
         ("options on", PathFollowConfig(frames=frames, timing="as-drawn", squash_stretch=1.0, follow_through=0.5)),
     ):
-        seconds = timed(lambda: follow_path(drawing, path, config), args.repeats)
+        seconds = median_seconds(lambda: follow_path(drawing, path, config), args.repeats)
         print(f"  {name:12} {frames / seconds:9.0f} frames/s  ({seconds * 1000:.1f} ms for {frames})")
 
     spec = models.resolve(models.DEFAULT_FOR_TASK["path_motion"])
@@ -102,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         if parameter.device.type == "cuda":
             torch.cuda.synchronize()
 
-    seconds = timed(rollout, args.repeats)
+    seconds = median_seconds(rollout, args.repeats)
     print(f"motion-strokes ({spec.name}, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
           f"{parameter.dtype}), {frames} frames")
     print(f"  rollout at {size} px  {frames / seconds:9.0f} frames/s  ({seconds * 1000:.1f} ms for {frames})")
@@ -113,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     raster = Raster(np.asarray(fixtures.paint(sketch, replace(raster_spec, size=(512, 512))).convert("RGBA")))
     ink_path = curve(np.array([256.0, 256.0]) * 0.5, 512, 512)
-    seconds = timed(lambda: ms.animate(model, raster, ink_path, frames), args.repeats)
+    seconds = median_seconds(lambda: ms.animate(model, raster, ink_path, frames), args.repeats)
     print(f"  animate at 512 px  {frames / seconds:9.0f} frames/s  ({seconds * 1000:.1f} ms for {frames})")
     return 0
 

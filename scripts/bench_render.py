@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from benchlib import PeakMemory, spawn  # noqa: E402
+from benchlib import PeakMemory, spawn, timings  # noqa: E402
 
 from inkmotion import render  # noqa: E402
 
@@ -79,12 +79,7 @@ def run_case(device: str, frames: int, count: int, size: int, segments: int, per
     peak_mb = memory.peak_mb
 
     def timed(fn):
-        fn()
-        seconds = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            seconds.append(time.perf_counter() - t0)
+        seconds = timings(fn, repeats)
         return statistics.median(seconds), min(seconds)
 
     fwd = timed(forward_only) if repeats else (math.nan, math.nan)

@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
 import eval_video_motion as clips  # noqa: E402
+from benchlib import median_seconds  # noqa: E402
 
 from inkmotion.codec import video  # noqa: E402
 from inkmotion.pipelines.motion_transfer import transfer  # noqa: E402
@@ -45,15 +44,6 @@ def case(side: int, frames: int, folder: Path):
     return path, sketch
 
 
-def timed(work, repeats: int) -> float:
-    seconds = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        work()
-        seconds.append(time.perf_counter() - began)
-    return statistics.median(seconds)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -68,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         for side in (256, 512):
             for frames in (16, 48):
                 path, sketch = case(side, frames, Path(tmp))
-                read = timed(lambda: video.read_clip(path, frames), args.repeats)
+                read = median_seconds(lambda: video.read_clip(path, frames), args.repeats, warm_up=False)
                 reference = video.read_clip(path, frames).frames
-                run = timed(lambda: transfer(sketch, reference), args.repeats)
+                run = median_seconds(lambda: transfer(sketch, reference), args.repeats, warm_up=False)
                 print(f"| {side} px, {frames} frames | {read:.3f} | {run:.3f} |")
     print("sketch-animator: not in the server yet")
     return 0

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,6 +19,23 @@ def rss_mb() -> float:
     """Resident memory of this process now, in MiB."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def timings(work: Callable[[], object], repeats: int, *, warm_up: bool = True) -> list[float]:
+    """The wall times of `repeats` calls of `work`, in seconds, after one call to warm up."""
+    if warm_up:
+        work()
+    seconds = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - began)
+    return seconds
+
+
+def median_seconds(work: Callable[[], object], repeats: int, *, warm_up: bool = True) -> float:
+    """The median of `timings`."""
+    return statistics.median(timings(work, repeats, warm_up=warm_up))
 
 
 def spawn(script: str, case: dict, *extra: str) -> dict:

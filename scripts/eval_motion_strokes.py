@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 import motion_strokes_data as data  # noqa: E402
 
 from inkmotion import models  # noqa: E402
-from inkmotion.codec.drawing import Raster  # noqa: E402
+from inkmotion.codec import video  # noqa: E402
 from inkmotion.pipelines import motion_strokes as ms  # noqa: E402
 
 HELD_OUT_SEED = 5000
@@ -166,17 +166,6 @@ def smooth_path(rng: np.random.Generator, start: np.ndarray, width: int, height:
             + t**3 * controls[3])
 
 
-def scaled(raster: Raster, side: int) -> Raster:
-    """The raster with its longer side at most `side` px (the sketches go up to 8160 px)."""
-    from PIL import Image
-
-    factor = side / max(raster.width, raster.height)
-    if factor >= 1:
-        return raster
-    size = (max(1, round(raster.width * factor)), max(1, round(raster.height * factor)))
-    return Raster(np.asarray(Image.fromarray(raster.rgba).resize(size, Image.LANCZOS)))
-
-
 def carried(ink: np.ndarray, keys: np.ndarray) -> torch.Tensor:
     """The ink [H, W] moved rigidly to every keypoint at full resolution, [T, 1, H, W]."""
     first = torch.from_numpy(ink.astype(np.float32))[None, None]
@@ -194,7 +183,7 @@ def shared_sketches(model, folder: Path, frames: int) -> tuple[dict, list]:
     truth_paths, first_sample = [], []
     files = sorted(folder.glob("*.png"))
     for file in files:
-        raster = scaled(read_raster(file), SKETCH_SIDE)
+        raster = video.scaled(read_raster(file).rgba, SKETCH_SIDE)  # the sketches go up to 8160 px
         ink = ink_darkness(raster)
         box = ms.ink_box(ink)
         if box is None:
@@ -202,7 +191,8 @@ def shared_sketches(model, folder: Path, frames: int) -> tuple[dict, list]:
         centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
         path = smooth_path(rng, centre, raster.width, raster.height)
         keys = ms.subject_keypoints(path, centre, frames, "ease-in-out", "even")
-        truth = carried(ink, keys)[1:]
+        full = carried(ink, keys)  # the truth, frame 0 included
+        truth = full[1:]
         ideal_path = centroids(truth)
         outs = {}
         for name, net in (("model", model), ("rigid", rigid)):
@@ -213,7 +203,6 @@ def shared_sketches(model, folder: Path, frames: int) -> tuple[dict, list]:
             sums[name].append(scores)
         truth_paths.append(file.name)
         if not first_sample:  # truth (= rigid) | model
-            full = carried(ink, keys)
             first_sample = [full, torch.cat([full[:1], outs["model"]])]
     table = {name: {k: float(np.mean([s[k] for s in rows])) for k in rows[0]} for name, rows in sums.items()}
     table["count"] = len(truth_paths)

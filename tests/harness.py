@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -13,7 +14,22 @@ from pathlib import Path
 from typing import Callable
 
 PLUGINS = Path(__file__).parent / "plugins"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 _SERVING = re.compile(r"serving on (\S+):(\d+)")
+
+
+def script(name: str):
+    """The module scripts/NAME.py, imported once (scripts import their neighbours, so scripts/ is
+    put on the path; dataclasses look their module up while a class is made, so it is registered)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def models_config(path: Path, source: Path, tasks: dict[str, str]) -> Path:

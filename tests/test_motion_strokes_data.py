@@ -3,25 +3,12 @@ glyph or a walking figure, its anchor at each keypoint of a motion stroke)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "motion_strokes_data.py"
+from harness import script
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("motion_strokes_data", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
-msd = _load()
+msd = script("motion_strokes_data")
 SIZE, FRAMES = 64, 8
 
 

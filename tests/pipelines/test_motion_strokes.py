@@ -6,34 +6,19 @@ on a fixed held-out set."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from harness import script  # noqa: E402
 from inkmotion import models  # noqa: E402
 from inkmotion.codec.drawing import Raster  # noqa: E402
 from inkmotion.errors import InvalidInput, ModelUnavailable  # noqa: E402
 from inkmotion.pipelines import motion_strokes as ms  # noqa: E402
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 TINY = ms.MotionStrokesConfig(size=64, channels=4, state_channels=8, motion_channels=4, dense_blocks=1,
                               dense_layers=2, growth=4, critic_channels=4)
-
-
-def script(name: str):
-    """A module of scripts/ (the trainer imports its data generator from beside it)."""
-    if str(SCRIPTS) not in sys.path:
-        sys.path.insert(0, str(SCRIPTS))
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -10,42 +10,23 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 
+from harness import script  # noqa: E402
 from inkmotion.codec import video  # noqa: E402
 from inkmotion.codec.drawing import Drawing, Stroke  # noqa: E402
 from inkmotion.pipelines.motion_transfer import MotionTransferConfig, track, transfer  # noqa: E402
-from inkmotion.strokes.geometry import Similarity, fit_similarity  # noqa: E402
+from inkmotion.strokes.geometry import fit_similarity  # noqa: E402
 
-SIZE, FRAMES = 256, 10
+clips = script("eval_video_motion")  # its procedural figures and their renderer
+SIZE, FRAMES = clips.SIZE, 10
 CENTRE = np.array([100.0, 128.0])
 
 
-def star(centre=CENTRE, outer: float = 40.0, inner: float = 18.0, spikes: int = 7) -> np.ndarray:
-    angles = np.arange(2 * spikes) * np.pi / spikes
-    radii = np.where(np.arange(2 * spikes) % 2 == 0, outer, inner)
-    return centre + np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+def star(centre=CENTRE, outer: float = 40.0, inner: float = 18.0) -> np.ndarray:
+    return clips.star(centre, outer, inner)
 
 
-def about(similarity: Similarity, centre=CENTRE) -> Similarity:
-    """The similarity with its rotation and scale about `centre` instead of the origin."""
-    return Similarity(similarity.angle, similarity.scale,
-                      similarity.translation + centre - similarity.matrix @ centre)
-
-
-MOTION = [about(Similarity(0.03 * t, 1.0 + 0.02 * t, np.array([6.0 * t, -2.0 * t]))) for t in range(FRAMES)]
-
-
-def render(shapes: list[np.ndarray]) -> np.ndarray:
-    """Filled, outlined polygons with a cross inside (corners to track), dark on white."""
-    frame = np.full((SIZE, SIZE, 3), 255, np.uint8)
-    for shape in shapes:
-        pts = np.rint(shape * 16).astype(np.int32)
-        cv2.fillPoly(frame, [pts], (200, 170, 120), cv2.LINE_AA, shift=4)
-        cv2.polylines(frame, [pts], True, (20, 20, 20), 2, cv2.LINE_AA, shift=4)
-        centre = shape.mean(axis=0)
-        for a, b in ((shape[0], shape[len(shape) // 2]), (shape[len(shape) // 4], shape[3 * len(shape) // 4])):
-            p, q = np.rint((centre + 0.6 * (a - centre)) * 16).astype(int), np.rint((centre + 0.6 * (b - centre)) * 16).astype(int)
-            cv2.line(frame, tuple(map(int, p)), tuple(map(int, q)), (60, 30, 30), 2, cv2.LINE_AA, shift=4)
-    return frame
+MOTION = [clips.about(0.03 * t, 1.0 + 0.02 * t, (6.0 * t, -2.0 * t), CENTRE) for t in range(FRAMES)]
+render = clips.render  # filled, outlined polygons with a cross inside (corners to track), dark on white
 
 
 def as_clip(frames: list[np.ndarray], tmp_path, name: str = "clip.mp4"):
