@@ -129,3 +129,21 @@ def cancel_at(step: int) -> tuple[list[int], Callable]:
             raise Cancelled()
 
     return calls, callback
+
+
+SQUARE = [[40, 60], [64, 60], [64, 36], [40, 36], [40, 60]]  # 24 px across, as square_clip's square
+
+
+def square_clip(path: Path, frames: int = 10, step: int = 4) -> Path:
+    """A movie made here for the video-motion tests: a black 24 px square crossing a white 96 px
+    frame, `step` px a frame (36 px in all by default: 1.5 times its width), 12 fps."""
+    import numpy as np
+
+    from inkmotion.codec.video import write_video
+
+    images = []
+    for i in range(frames):
+        image = np.full((96, 96, 3), 255, np.uint8)
+        image[36:60, 20 + step * i:44 + step * i] = 0
+        images.append(image)
+    return write_video(images, [1] * frames, 12.0, path)

@@ -100,7 +100,8 @@ def test_cli_in_process_writes_frames(tmp_path, vector_sketches):
         (["animate", "inbetween", "{svg}", "{svg}", "--frames", "1", "-o", "out/"], "inbetween.frames: 1 is under the minimum of 2"),
         (["animate", "inbetween", "{svg}", "{svg}", "-o", "out.avi"], "output:"),
         (["animate", "path_motion", "{svg}", "{png}", "-o", "out/"], ".png: not an SVG file"),  # the path is a stroke
-        (["animate", "video_motion", "{svg}", "{png}", "-o", "out/"], "task 'video_motion' is not available"),
+        (["animate", "video_motion", "{svg}", "{png}", "-o", "out/"], "reference_frames: "),  # one image is no clip
+        (["animate", "video", "{svg}", "{svg}", "-o", "out/"], ".svg: not a video that can be read"),
         (["animate", "text_motion", "{svg}", "-o", "out/"], "text_motion.prompt: is empty"),
         (["animate", "text_motion", "{svg}", "--prompt", "a cat", "--model", "no-such-model", "-o", "out/"], "text_motion.model: unknown model 'no-such-model'"),
     ],

@@ -26,7 +26,8 @@ def server(tmp_path_factory):
     # An empty hub cache, so the built-in model is "not downloaded" on any machine.
     folder = tmp_path_factory.mktemp("server")
     env = {"HF_HUB_CACHE": str(folder / "hub"), "INKMOTION_MODELS": "", "XDG_CONFIG_HOME": str(folder / "config")}
-    with ServerProcess(folder / "data", env=env) as proc:
+    # A plugin lists a task it cannot run (what a server says of a method it lacks).
+    with ServerProcess(folder / "data", "--plugin", "inkmotion_test_unavailable", env=env) as proc:
         yield proc
 
 
@@ -55,13 +56,15 @@ def wait_state(client: Client, job_id: str, predicate, timeout: float = 30.0) ->
 def test_capabilities_describe_the_server(client):
     caps = client.capabilities()
     tasks = {t.name: t for t in caps.tasks}
-    assert set(tasks) == {"text_motion", "video_motion", "raster_text_motion", "path_motion", "inbetween"}
+    assert set(tasks) == {"text_motion", "video_motion", "raster_text_motion", "path_motion", "inbetween", "sculpt"}
     assert tasks["inbetween"].available and tasks["inbetween"].default_model == "stroke-match"
     assert tasks["text_motion"].available and tasks["text_motion"].default_model == "modelscope-1.7b"
     models = {m.name: m for m in caps.models}
     assert models["modelscope-1.7b"].source.startswith("damo-vilab/text-to-video-ms-1.7b")
     assert not models["modelscope-1.7b"].available, "the hub cache is empty"
-    assert not tasks["video_motion"].available and tasks["video_motion"].unavailable_reason
+    assert tasks["video_motion"].available and tasks["video_motion"].default_model == "motion-transfer"
+    assert set(tasks["video_motion"].models) == {"motion-transfer", "sketch-animator"}
+    assert not tasks["sculpt"].available and tasks["sculpt"].unavailable_reason == "the studio has not installed the sculpting weights yet"
     assert [d.name for d in caps.devices] == ["cpu"]
     assert caps.limits.max_frames == 128 and caps.limits.max_message_bytes == 64 * 1024 * 1024
     assert not caps.auth_required
@@ -182,8 +185,9 @@ def test_bad_input_is_refused_clearly_and_the_server_stays_up(server, name):
 
 def test_unavailable_tasks_answer_unimplemented(client):
     with pytest.raises(InkMotionError) as info:
-        client.submit(tasks_pb2.VideoMotionRequest(sketch=_drawing([[0, 0], [1, 1]]), prompt="a cat"))
-    assert info.value.code == "UNIMPLEMENTED" and "video_motion" in info.value.message
+        client.submit(tasks_pb2.PluginTaskRequest(task="sculpt", drawing=_drawing([[0, 0], [1, 1]])))
+    assert info.value.code == "UNIMPLEMENTED" and "sculpt" in info.value.message
+    assert "the studio has not installed the sculpting weights yet" in info.value.message
 
 
 def test_unknown_job_ids_are_not_found(client):

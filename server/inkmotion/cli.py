@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -97,6 +98,7 @@ class ProgressBar:
 
 # -- checking numbers and building requests from files ----------------------------------------
 
+CLIP_FRAMES = 16  # frames a video input is sampled to when its task says nothing
 KEYED_FRAMES = 9  # frames a task with key inputs makes here when --frames is not given, both keys counted
 ALIASES = {"composition_weight": ("--lambda",)}  # the paper's name, as the CLI has always taken it
 
@@ -168,8 +170,31 @@ def _file(path: str) -> Path:
     return Path(path)
 
 
-def _input_value(kind: int, paths: list[str], frame: int):
-    """One input of a task from its file(s), as its request field takes it."""
+def _read_clip(paths: list[str], clip: dict):
+    """A reference clip: one video file or frame folder (or frame images, in order), sampled by
+    inkmotion.codec.video to clip["frames"] frames over [clip["start"], clip["end"]] seconds."""
+    from inkmotion.codec.video import read_clip
+
+    def read(source):
+        try:
+            return read_clip(source, clip["frames"], start=clip["start"], end=clip["end"], field="reference_frames")
+        except InvalidInput as exc:  # the sampling's own fields are this command's options
+            option = {"reference_frames.start": "--start", "reference_frames.end": "--end",
+                      "reference_frames.frames": "--frames"}.get(exc.field, exc.field)
+            raise InvalidInput(option, exc.problem) from None
+
+    if len(paths) == 1:
+        return read(paths[0])
+    with tempfile.TemporaryDirectory() as folder:  # frame images given one by one: a folder of them, in order
+        for i, path in enumerate(paths):
+            source = _file(path)
+            (Path(folder) / f"{i:06d}{source.suffix.lower()}").symlink_to(source.resolve())
+        return read(folder)
+
+
+def _input_value(kind: int, paths: list[str], frame: int, clip: dict | None = None):
+    """One input of a task from its file(s), as its request field takes it (`clip`: how a video
+    input is sampled)."""
     from inkmotion.codec.drawing import Keyframe
     from inkmotion.codec.proto import drawing_to_proto, keyframe_to_proto, raster_to_proto
     from inkmotion.tasks import base
@@ -188,7 +213,7 @@ def _input_value(kind: int, paths: list[str], frame: int):
             raise InvalidInput(paths[0], "has no stroke to take as the path")
         return drawing.strokes[0].points.tobytes()
     if kind == base.VIDEO:
-        return [raster_to_proto(_read_raster(p)) for p in paths]
+        return _read_clip(paths, clip)
     raise InvalidInput("INPUT", f"inputs of kind {kind} cannot be read from files")
 
 
@@ -223,10 +248,25 @@ def build_request(args, spec):
             if given is not None:
                 setattr(request, item.name, given)
             continue
+        if given is None:  # an optional input not given
+            continue
         paths = given if isinstance(given, list) else [given]
         frame = args.start_frame + keys * (frames - 1) if item.kind == base.KEYFRAME else 0
         keys += item.kind == base.KEYFRAME
-        value = _input_value(item.kind, paths, frame)
+        clip = None
+        if item.kind == base.VIDEO:  # sampled here to the frames asked for (the task's default if none)
+            frames_param = next((p for p in spec.params if p.name == "frames"), None)
+            clip = {"frames": given_params(args, spec).get("frames") or (frames_param.default if frames_param else
+                                                                         CLIP_FRAMES),
+                    "start": args.start, "end": args.end}
+        value = _input_value(item.kind, paths, frame, clip)
+        if item.kind == base.VIDEO:
+            from inkmotion.codec.proto import raster_to_proto
+
+            getattr(request, item.name).extend(raster_to_proto(f) for f in value.frames)
+            if "fps" in request.DESCRIPTOR.fields_by_name:
+                request.fps = value.sampled_fps
+            continue
         name = _field_for(request, item.name, value, paths[0])
         target = getattr(request, name)
         if isinstance(value, bytes):
@@ -500,11 +540,17 @@ def _add_task_parser(commands, spec, common) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     inputs = parser.add_argument_group("inputs")
     for item in spec.inputs:
-        if item.kind == base.TEXT:
-            inputs.add_argument(_flag(item.name), dest=item.name, required=False, help=item.help)
+        if item.kind == base.TEXT or not item.required:
+            inputs.add_argument(_flag(item.name), dest=item.name, required=False, metavar=None if item.kind == base.TEXT
+                                else "FILE", help=item.help)
         else:
             inputs.add_argument(item.name, metavar=item.name.upper(), nargs="+" if item.kind == base.VIDEO else None,
                                 help=item.help)
+    if any(i.kind == base.VIDEO for i in spec.inputs):
+        inputs.add_argument("--start", type=float, metavar="S", help="where in the clip to begin, in seconds (default: "
+                                                                      "its start)")
+        inputs.add_argument("--end", type=float, metavar="S", help="where in the clip to stop, in seconds (default: its "
+                                                                    "end)")
     params = parser.add_argument_group("parameters (unset: the method's reference default)")
     for param in spec.params:
         low, high = param.bounds(limits)

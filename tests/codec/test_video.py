@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inkmotion.codec import video
+from inkmotion.codec import clips, video
 from inkmotion.errors import InvalidInput
 
 FRAMES, FPS = 30, 12.0
@@ -89,7 +89,7 @@ def test_bad_ranges_and_counts_name_the_field(tmp_path, kwargs, field, words):
 
 
 def test_a_clip_over_the_duration_limit_says_to_choose_a_range(tmp_path, monkeypatch):
-    monkeypatch.setattr(video, "MAX_SECONDS", 1.0)
+    monkeypatch.setattr(clips, "MAX_SECONDS", 1.0)
     path = video.write_video(box_clip(), [1] * FRAMES, FPS, tmp_path / "clip.mp4")
     with pytest.raises(InvalidInput, match=r"2.5 s is over the limit of 1 s: choose a range with start and end"):
         video.read_clip(path, 4)
@@ -97,7 +97,7 @@ def test_a_clip_over_the_duration_limit_says_to_choose_a_range(tmp_path, monkeyp
 
 
 def test_a_video_over_the_size_limit_is_refused_before_decoding(tmp_path, monkeypatch):
-    monkeypatch.setattr(video, "MAX_SOURCE_SIDE", 100)
+    monkeypatch.setattr(clips, "MAX_SOURCE_SIDE", 100)
     path = video.write_video(box_clip(), [1] * FRAMES, FPS, tmp_path / "clip.mp4")
     with pytest.raises(InvalidInput, match=r"162 x 120 px is over the limit of 100 px a side"):
         video.read_clip(path, 4)
@@ -120,6 +120,25 @@ def test_broken_or_unsupported_files_are_one_clear_line(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InvalidInput, match="no frame images"):
         video.read_clip(tmp_path / "empty", 4)
+
+
+def test_a_still_is_no_clip(tmp_path):
+    """One image, a folder of one, a movie of one frame: nothing to take motion from, said so."""
+    from PIL import Image
+
+    (tmp_path / "one").mkdir()
+    Image.fromarray(box_clip(frames=1)[0]).save(tmp_path / "one" / "frame.png")
+    with pytest.raises(InvalidInput, match="frame.png: is one image, not a clip"):
+        video.read_clip(tmp_path / "one" / "frame.png", 4)
+    with pytest.raises(InvalidInput, match=r"has one frame image \(frame.png\); a clip that moves has at least 2"):
+        video.read_clip(tmp_path / "one", 4)
+    still = video.write_video(box_clip(frames=1), [1], FPS, tmp_path / "still.mp4")
+    with pytest.raises(InvalidInput, match="still.mp4: has 1 frame; a clip that moves has at least 2"):
+        video.read_clip(still, 4)
+    svg = tmp_path / "drawing.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>')
+    with pytest.raises(InvalidInput, match="drawing.svg: not a video that can be read"):
+        video.read_clip(svg, 4)
 
 
 def test_write_video_holds_frames_and_refuses_other_containers(tmp_path):

@@ -51,6 +51,7 @@ from inkmotion.models.specs import (
     MODELSCOPE_1_7B,
     MOTION_STROKES,
     PACKAGE_WEIGHTS,
+    SKETCH_ANIMATOR,
     TEXT_TO_VIDEO,
     ModelSpec,
     config_path,
@@ -64,7 +65,7 @@ from inkmotion.models.specs import (
 
 __all__ = [
     "ALLOW_DOWNLOAD_ENV", "BUILTIN", "CACHE", "CONFIG_ENV", "DEFAULT_FOR_TASK", "DTYPES", "FLIPSKETCH", "KINDS",
-    "LORA", "MODELSCOPE_1_7B", "MODEL_TASKS", "MOTION_STROKES", "PACKAGE_WEIGHTS", "OFFLOAD_ENV", "PICKLE_SUFFIXES", "TEXT_TO_VIDEO", "WEIGHTS",
+    "LORA", "MODELSCOPE_1_7B", "MODEL_TASKS", "MOTION_STROKES", "PACKAGE_WEIGHTS", "OFFLOAD_ENV", "SKETCH_ANIMATOR", "PICKLE_SUFFIXES", "TEXT_TO_VIDEO", "WEIGHTS",
     "ModelCache", "ModelSpec", "TextToVideo", "availability", "check_folder", "choose_dtype", "config_path",
     "detect_variant", "download_patterns", "downloads_allowed", "encode_prompt", "load_clip", "load_motion_strokes", "load_text_to_video",
     "lora", "missing_lora_message", "needs_lora", "offload_requested", "pull", "pull_hint", "read_config",

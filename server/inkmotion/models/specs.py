@@ -107,7 +107,18 @@ BUILTIN[MOTION_STROKES] = ModelSpec(
     tasks=("path_motion",),
     size="in the package",
 )
-DEFAULT_FOR_TASK = {"text_motion": MODELSCOPE_1_7B, "raster_text_motion": FLIPSKETCH, "path_motion": MOTION_STROKES}
+SKETCH_ANIMATOR = "sketch-animator"
+BUILTIN[SKETCH_ANIMATOR] = ModelSpec(
+    name=SKETCH_ANIMATOR,
+    source="damo-vilab/text-to-video-ms-1.7b",
+    variant="fp16",
+    description="SketchAnimator: ModelScope 1.7B with appearance and motion LoRAs learned per job from the sketch "
+                "and the reference clip (cached by content), then score distillation on the strokes",
+    tasks=("video_motion",),
+    size="about 3.7 GB (the LoRAs are learned here)",
+)
+DEFAULT_FOR_TASK = {"text_motion": MODELSCOPE_1_7B, "raster_text_motion": FLIPSKETCH, "path_motion": MOTION_STROKES,
+                    "video_motion": SKETCH_ANIMATOR}
 MODEL_TASKS = tuple(DEFAULT_FOR_TASK)  # the tasks (inkmotion.tasks names) that run registry models
 
 

@@ -299,3 +299,18 @@ def registered_models(task: str, runner: Callable[[str], Runner]) -> dict[str, R
     default = models.DEFAULT_FOR_TASK[task]
     names.sort(key=lambda n: n != default)
     return {name: runner(name) for name in names}
+
+
+def in_given_form(given, drawings: list, *, layer: str, fps: float = 24.0):
+    """An engine's drawings (one per frame from frame 0) as the result, in the form the subject
+    came in: strokes as they are; for a raster subject (traced for the engine), frame 0 is the
+    raster as sent and the others are painted line art on its canvas."""
+    from inkmotion.codec.drawing import Animation, Keyframe, Raster
+
+    keys = [Keyframe(i, d) for i, d in enumerate(drawings)]
+    if isinstance(given, Raster):
+        from inkmotion.strokes.lineart import paint_lineart
+
+        for i, key in enumerate(keys):
+            key.content = given if i == 0 else paint_lineart(key.content, given.width, given.height)
+    return Animation(given.width, given.height, keys, fps=fps, layer=layer)

@@ -21,8 +21,8 @@ from inkmotion.codec.drawing import Animation, Drawing, Keyframe, Raster
 from inkmotion.errors import InvalidInput
 from inkmotion.limits import MAX_COORDINATE, Limits, check_drawing, check_drawing_record, check_raster, check_result_size, over
 from inkmotion.pipelines.base import ProgressCallback
-from inkmotion.tasks.base import (DRAWING, PATH, Input, Param, TaskSpec, check_params, enum_choices, param_values,
-                                  registered_models)
+from inkmotion.tasks.base import (DRAWING, PATH, Input, Param, TaskSpec, check_params, enum_choices, in_given_form,
+                                  param_values, registered_models)
 from inkmotion.v1 import tasks_pb2
 
 PATH_FOLLOW = "path-follow"
@@ -142,20 +142,6 @@ def check(request: tasks_pb2.PathMotionRequest, limits: Limits, prefix: str) -> 
     return PathMotionInputs(request, given, subject, path, frames)
 
 
-def _animation(inputs: PathMotionInputs, drawings: list[Drawing]) -> Animation:
-    """A model's drawings, one per frame from frame 0, as the result: in the subject's form (a
-    raster subject's first frame is the raster as sent; the others are painted line art)."""
-    subject = inputs.subject
-    keys = [Keyframe(i, d) for i, d in enumerate(drawings)]
-    if isinstance(inputs.given, Raster):
-        from inkmotion.strokes.lineart import paint_lineart
-
-        size = (subject.width, subject.height)
-        for i, key in enumerate(keys):
-            key.content = inputs.given if i == 0 else paint_lineart(key.content, *size)
-    return Animation(subject.width, subject.height, keys, fps=24.0, layer=subject.layer or "Follow path")
-
-
 def run_path_follow(inputs: PathMotionInputs, device: str, on_progress: ProgressCallback) -> Animation:
     """The vector engine: deterministic, on the CPU whatever the device (the seed is not used)."""
     from inkmotion.pipelines.path_follow import PathFollowConfig, follow_path
@@ -164,7 +150,8 @@ def run_path_follow(inputs: PathMotionInputs, device: str, on_progress: Progress
     config = PathFollowConfig(frames=inputs.frames, easing=values["easing"], timing=values["timing"],
                               keep_upright=values["keep_upright"], squash_stretch=float(values["squash_stretch"]),
                               follow_through=float(values["follow_through"]))
-    return _animation(inputs, follow_path(inputs.subject, inputs.path, config, on_progress))
+    drawings = follow_path(inputs.subject, inputs.path, config, on_progress)
+    return in_given_form(inputs.given, drawings, layer=inputs.subject.layer or "Follow path")
 
 
 def runner(model: str):

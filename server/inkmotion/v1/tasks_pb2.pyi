@@ -109,8 +109,9 @@ class TextMotionRequest(_message.Message):
     def __init__(self, sketch: _Optional[_Union[_drawing_pb2.Drawing, _Mapping]] = ..., sketch_svg: _Optional[str] = ..., sketch_raster: _Optional[_Union[_drawing_pb2.Raster, _Mapping]] = ..., prompt: _Optional[str] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., guidance_local: _Optional[float] = ..., guidance_global: _Optional[float] = ..., local_motion: _Optional[bool] = ..., global_motion: _Optional[bool] = ..., motion_strength: _Optional[float] = ..., preview_every: _Optional[int] = ..., result_form: _Optional[_Union[ResultForm, str]] = ...) -> None: ...
 
 class VideoMotionRequest(_message.Message):
-    __slots__ = ("sketch", "reference_frames", "prompt", "model", "frames", "steps", "seed", "preview_every")
+    __slots__ = ("sketch", "sketch_raster", "reference_frames", "prompt", "model", "frames", "steps", "seed", "preview_every", "stiffness", "subject_mask", "lora_steps", "fps")
     SKETCH_FIELD_NUMBER: _ClassVar[int]
+    SKETCH_RASTER_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FRAMES_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -118,7 +119,12 @@ class VideoMotionRequest(_message.Message):
     STEPS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_EVERY_FIELD_NUMBER: _ClassVar[int]
+    STIFFNESS_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_MASK_FIELD_NUMBER: _ClassVar[int]
+    LORA_STEPS_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
     sketch: _drawing_pb2.Drawing
+    sketch_raster: _drawing_pb2.Raster
     reference_frames: _containers.RepeatedCompositeFieldContainer[_drawing_pb2.Raster]
     prompt: str
     model: str
@@ -126,7 +132,11 @@ class VideoMotionRequest(_message.Message):
     steps: int
     seed: int
     preview_every: int
-    def __init__(self, sketch: _Optional[_Union[_drawing_pb2.Drawing, _Mapping]] = ..., reference_frames: _Optional[_Iterable[_Union[_drawing_pb2.Raster, _Mapping]]] = ..., prompt: _Optional[str] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., preview_every: _Optional[int] = ...) -> None: ...
+    stiffness: float
+    subject_mask: _drawing_pb2.Raster
+    lora_steps: int
+    fps: float
+    def __init__(self, sketch: _Optional[_Union[_drawing_pb2.Drawing, _Mapping]] = ..., sketch_raster: _Optional[_Union[_drawing_pb2.Raster, _Mapping]] = ..., reference_frames: _Optional[_Iterable[_Union[_drawing_pb2.Raster, _Mapping]]] = ..., prompt: _Optional[str] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., preview_every: _Optional[int] = ..., stiffness: _Optional[float] = ..., subject_mask: _Optional[_Union[_drawing_pb2.Raster, _Mapping]] = ..., lora_steps: _Optional[int] = ..., fps: _Optional[float] = ...) -> None: ...
 
 class RasterTextMotionRequest(_message.Message):
     __slots__ = ("sketch", "sketch_drawing", "prompt", "model", "frames", "steps", "inversion_steps", "guidance", "composition_weight", "samples", "seed", "binarize", "preview_every", "result_form")
