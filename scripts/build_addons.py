@@ -38,14 +38,16 @@ VENDOR_NAME = "_client"
 
 # Pinned: the wheels an artist gets are the ones tested. protobuf must be at least the version the
 # checked-in *_pb2.py were generated with (their header says which).
-REQUIREMENTS = ["grpcio==1.85.3", "protobuf==7.36.2"]
+# PyAV reads reference clips (Animate from video); its wheels carry FFmpeg (~25-35 MB a platform).
+REQUIREMENTS = ["grpcio==1.85.3", "protobuf==7.36.2", "av==18.1.0"]
 PYTHON_VERSION = "3.11"  # Blender 4.2 LTS to 5.0 ship CPython 3.11
 # Blender's platform name -> the pip platform tags whose wheels run there (newest first).
 PLATFORMS = {
     "linux-x64": ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"],
     "windows-x64": ["win_amd64"],
-    # Blender needs macOS 11+; pip counts universal2 wheels in for both of these.
-    "macos-arm64": ["macosx_11_0_arm64"],
+    # Blender needs macOS 11+; pip counts universal2 wheels in for both of these. PyAV's arm64 wheel
+    # is for macOS 14+, so on older Apple-silicon Macs Animate from video says it cannot read clips.
+    "macos-arm64": ["macosx_14_0_arm64", "macosx_11_0_arm64"],
     "macos-x64": ["macosx_11_0_x86_64"],
 }
 
@@ -54,7 +56,7 @@ PLATFORMS = {
 
 def vendor_client(dest: Path) -> list[Path]:
     """The client, the task forms and inkmotion.v1 as the add-on's private package `dest` (scripts/vendoring.py)."""
-    return vendoring.vendor(dest, ("client.py", "forms.py"), by="build_addons.py")
+    return vendoring.vendor(dest, ("client.py", "forms.py", "codec/clips.py"), by="build_addons.py")
 
 
 # -- wheels --------------------------------------------------------------------------------------

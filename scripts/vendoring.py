@@ -5,7 +5,8 @@ What a host gets is the client (server/inkmotion/client.py), the generated `inkm
 and, where it needs them, other modules of the package that stand alone (the Krita plugin takes
 codec/svgpath.py). Imports of `inkmotion.v1` are made relative, so that the copy never meets an
 `inkmotion` package the artist may have installed. Any other import of the package, or of anything
-beyond the standard library, grpcio and protobuf, stops the build: a host's Python has nothing else.
+beyond the standard library, grpcio and protobuf (and, for the clip reader, numpy and PyAV: see
+THIRD_PARTY), stops the build: a host's Python has nothing else.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "server" / "inkmotion"
 GRPC = frozenset({"grpc", "google"})  # grpcio and protobuf, which the add-ons install or bundle
+# Modules that may use more: the clip reader needs numpy and PyAV, which Blender's extension bundles
+# (numpy is Blender's own) and the Krita plugin installs the first time a clip is read.
+THIRD_PARTY = {"codec/clips.py": frozenset({"numpy", "av"})}
 _V1 = re.compile(r"^(\s*)from inkmotion\.v1 import ", re.M)
 
 
@@ -42,7 +46,9 @@ def vendor(dest: Path, modules: tuple[str, ...] = ("client.py",), *, by: str,
     for source, target, plain in files:
         relative = "from ." if target.parent.name == "v1" else "from .v1"
         text = _V1.sub(lambda m: f"{m.group(1)}{relative} import ", source.read_text(encoding="utf-8"))
-        check_imports(source.relative_to(PACKAGE.parent).as_posix(), text, frozenset() if plain else GRPC)
+        name = source.relative_to(PACKAGE).as_posix()
+        allowed = (frozenset() if plain else GRPC) | THIRD_PARTY.get(name, frozenset())
+        check_imports(source.relative_to(PACKAGE.parent).as_posix(), text, allowed)
         target.write_text(text, encoding="utf-8")
         written.append(target)
     return written

@@ -291,7 +291,7 @@ def scenario_text(config: dict, report: dict, arrays: dict) -> None:
     report["poll"] = {name: getattr(bpy.ops.inkmotion, name).poll()
                       for name in ("animate", "inbetween", "follow_path", "animate_video")}
     try:
-        bpy.ops.inkmotion.animate_video(prompt="a cat", video=config["workdir"])
+        bpy.ops.inkmotion.animate_video(prompt="a cat", video=config["workdir"])  # a folder with no frames
         report["video_error"] = None
     except RuntimeError as exc:
         report["video_error"] = str(exc)
@@ -469,6 +469,26 @@ def scenario_follow_path(config: dict, report: dict, arrays: dict) -> None:
     report["reloaded"] = snapshot(bpy.data.objects[name], arrays, "reloaded")
 
 
+def scenario_video(config: dict, report: dict, arrays: dict) -> None:
+    """Animate from video with a movie file: the add-on reads it (its bundled PyAV), sends frames,
+    and the drawing's keyframes land on a new layer."""
+    obj, layer = new_grease_pencil()
+    draw_sketch(layer, 1, config["sketches"][0])
+    bpy.context.scene.frame_set(1)
+    assert bpy.ops.inkmotion.connect() == {"FINISHED"}
+    report["poll"] = bpy.ops.inkmotion.animate_video.poll()
+    report["panel_draw"] = draw_panels(("video_motion",))
+    report["form"] = form_report("video_motion")
+    report["not_a_video_error"] = error_of(bpy.ops.inkmotion.animate_video, video=config["not_a_video"])
+    report["no_video_error"] = error_of(bpy.ops.inkmotion.animate_video, video="")
+    report["before"] = snapshot(obj, arrays, "before")
+
+    step("the Animate from Video operator")
+    set_form("video_motion", frames=config["frames"])
+    report["result"] = sorted(bpy.ops.inkmotion.animate_video(video=config["video"], start_frame=config["start_frame"]))
+    report["after"] = snapshot(obj, arrays, "after")
+
+
 def gp_frame(layer, number: int):
     return next(f for f in layer.frames if f.frame_number == number)
 
@@ -531,7 +551,8 @@ def scenario_legacy(config: dict, report: dict, arrays: dict) -> None:
 
 SCENARIOS = {"inbetween": scenario_inbetween, "cancel": scenario_cancel, "text": scenario_text,
              "local_server": scenario_local_server, "legacy": scenario_legacy,
-             "reconnect": scenario_reconnect, "plugin": scenario_plugin, "follow_path": scenario_follow_path}
+             "reconnect": scenario_reconnect, "plugin": scenario_plugin, "follow_path": scenario_follow_path,
+             "video": scenario_video}
 
 
 def main() -> int:

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from harness import ServerProcess, models_config
+from harness import SQUARE, ServerProcess, models_config, square_clip
 from inkmotion.client import Client
 from inkmotion.codec.svg import read_svg
 from inkmotion.v1 import drawing_pb2, jobs_pb2, tasks_pb2
@@ -327,11 +327,8 @@ def test_animate_text_with_the_tiny_model(blender, addon_zip, server, tmp_path, 
         "follow_path": available(tasks_pb2.TASK_PATH_MOTION),
         "animate_video": available(tasks_pb2.TASK_VIDEO_MOTION),
     }
-    assert report["poll"]["animate"] and report["poll"]["inbetween"] and report["poll"]["follow_path"]
-    assert not report["poll"]["animate_video"], "the one task this server version cannot run"
-    assert label["video_motion"] in report["video_error"], report["video_error"]
-    reason = offered[tasks_pb2.TASK_VIDEO_MOTION].unavailable_reason if tasks_pb2.TASK_VIDEO_MOTION in offered else "does not offer"
-    assert reason in report["video_error"]
+    assert all(report["poll"].values()), "this server runs all four"
+    assert label["video_motion"] in report["video_error"] and "no frame images" in report["video_error"], report["video_error"]
     assert "prompt is empty" in report["empty_prompt_error"]
     assert report["panel"] == {"category": "InkMotion", "space": "VIEW_3D", "region": "UI"}
 
@@ -356,7 +353,8 @@ def test_animate_text_with_the_tiny_model(blender, addon_zip, server, tmp_path, 
     drawn = report["panel_draw"]
     for idname in ("inkmotion.animate", "inkmotion.inbetween", "inkmotion.follow_path", "inkmotion.animate_video"):
         assert ["operator", idname] in [entry[:2] for entry in drawn], idname
-    assert any(entry[0] == "label" and entry[1].startswith(label["video_motion"] + ": ") for entry in drawn), "the reason is shown"
+    assert not any(entry[0] == "label" and entry[1].startswith(label["video_motion"] + ": ") for entry in drawn), \
+        "no reason shown for a task the server runs (reasons: test_job_status)"
     assert ["prop", "prompt"] in drawn and ["prop", "server_address"] in drawn and ["prop", "token"] in drawn
 
     assert "127.0.0.1:9" in report["dead_server_error"], report["dead_server_error"]
@@ -431,6 +429,43 @@ def test_follow_path_moves_the_subject_along_the_selected_stroke(blender, addon_
         # A rigid move (turning with the path): the house keeps its size.
         span = np.linalg.norm(drawing["position"][0] - drawing["position"][2])
         np.testing.assert_allclose(span, np.linalg.norm(subject["position"][0] - subject["position"][2]), rtol=1e-3)
+
+
+def test_animate_from_video_moves_the_drawing_like_a_movie_file(blender, addon_zip, server, tmp_path):
+    clip = square_clip(tmp_path / "square.mp4")  # 36 px of travel: 1.5 times the square's width
+    (tmp_path / "notes.txt").write_text("not a video")
+    strokes = [{"points": SQUARE, "radii": [1.5] * len(SQUARE)}]
+    report, arrays = run_blender(blender, "video", tmp_path, zip=str(addon_zip), server=server.address,
+                                 sketches=[{"name": "square", "strokes": strokes}], video=str(clip),
+                                 not_a_video=str(tmp_path / "notes.txt"), frames=8, start_frame=10)
+    with Client(server.address) as client:
+        info = next(t for t in client.capabilities().tasks if t.name == "video_motion")
+    assert report["poll"] is True and info.available
+    assert [p["name"] for p in report["form"]] == [p.name for p in info.parameters]
+    assert ["operator", "inkmotion.animate_video"] in [e[:2] for e in report["panel_draw"]]
+    assert "notes.txt: not a video that can be read" in (report["not_a_video_error"] or ""), report["not_a_video_error"]
+    assert "choose the reference video" in (report["no_video_error"] or ""), report["no_video_error"]
+
+    assert report["result"] == ["FINISHED"]
+    layers = report["after"]["layers"]
+    assert sorted(layers) == sorted(["Sketch", info.label]), layers
+    assert layers[info.label]["frames"] == list(range(10, 18)), "8 keyframes from the start frame"
+    assert_same_layer(arrays["after"]["Sketch"], arrays["before"]["Sketch"])
+    source = arrays["before"]["Sketch"][1]
+    result = arrays["after"][info.label]
+    assert_same_drawing(result[10], source, atol=1e-4)  # frame 0 is the drawing as it is
+    # The square slides right as the clip's does, by the same share of its width (1.5 widths at the
+    # end, the clip's frames sampled evenly), staying level and keeping its size and attributes.
+    width = np.ptp(source["position"][:, 0])
+    shifts = np.array([(result[f]["position"][:, [0, 2]] - source["position"][:, [0, 2]]).mean(0) for f in range(10, 18)])
+    assert (np.diff(shifts[:, 0]) > 0).all(), shifts
+    np.testing.assert_allclose(shifts[-1, 0] / width, 1.5, atol=0.05)
+    assert np.abs(shifts[:, 1]).max() < 0.02 * width, shifts
+    for frame, drawing in result.items():
+        np.testing.assert_array_equal(drawing["counts"], source["counts"], err_msg=f"frame {frame}")
+        np.testing.assert_allclose(drawing["radius"], source["radius"], rtol=1e-4, err_msg=f"frame {frame}")
+        np.testing.assert_allclose(drawing["vertex_color"], source["vertex_color"], atol=1e-4)
+        np.testing.assert_allclose(np.ptp(drawing["position"][:, 0]), width, rtol=0.02)
 
 
 def test_a_plugin_task_gets_a_form_from_capabilities_and_runs(blender, addon_zip, tmp_path, packing, text_sketch):

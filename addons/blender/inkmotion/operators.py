@@ -13,7 +13,6 @@ the form's values first, after `bpy.ops.inkmotion.connect()` filled it).
 """
 
 import os
-import struct
 import sys
 import time
 from dataclasses import dataclass
@@ -28,8 +27,6 @@ from ._client.v1 import drawing_pb2, tasks_pb2
 from .jobs import CAPABILITIES, INPUT, Connection, JobStatus, generic_reason, task_reason
 
 CANVAS_SIZE = 512  # pixels across the square canvas laid over the drawing plane
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".exr", ".webp")
-MAX_REFERENCE_SIZE = 512  # reference video frames are scaled down to this many pixels across
 
 
 def preferences(context):
@@ -367,22 +364,31 @@ class INKMOTION_OT_follow_path(TaskOperator, bpy.types.Operator):
 
 
 class INKMOTION_OT_animate_video(TaskOperator, bpy.types.Operator):
-    """Make the active layer's drawing move like a reference video (SketchAnimator)"""
+    """Make the active layer's drawing move like a reference video (motion transfer or SketchAnimator)"""
 
     bl_idname = "inkmotion.animate_video"
     bl_label = "Animate from Video"
     task = jobs.VIDEO_MOTION
 
-    video: StringProperty(name="Reference", description="A folder of frame images (or one of them)", subtype="FILE_PATH")
-    prompt: StringProperty(name="Prompt", description="What the drawing is, e.g. 'a cat'")
+    video: StringProperty(name="Reference", description="A movie file (MP4, MOV, WebM, GIF) or a folder of frame "
+                          "images", subtype="FILE_PATH")
+    prompt: StringProperty(name="Subject", description="What the drawing is, in a word (\"horse\"): SketchAnimator's prompt")
+    clip_start: FloatProperty(name="Clip Start", description="Where in the clip to begin, in seconds", default=0.0, min=0.0)
+    clip_end: FloatProperty(name="Clip End", description="Where in the clip to stop, in seconds (0: its end)",
+                            default=0.0, min=0.0)
 
     def build(self, context, info) -> Prepared:
         obj, layer, strokes = self.sketch_at_current_frame(context)
-        rasters = reference_frames(bpy.path.abspath(self.video), self.layer_title)
+        values = form.values(context.scene.inkmotion, info.name, self.layer_title)
+        frames = int(values.get("frames") or next((int(p.default_value) for p in info.parameters if p.name == "frames"), 16))
+        clip = reference_clip(bpy.path.abspath(self.video), frames, self.clip_start, self.clip_end or None,
+                              self.layer_title)
         canvas = self.canvas_for(strokes)
         request = tasks_pb2.VideoMotionRequest(
-            sketch=_drawing(obj, strokes, canvas, layer.name),
-            reference_frames=rasters, prompt=self.prompt, model=self.model)
+            sketch=_drawing(obj, strokes, canvas, layer.name), prompt=self.prompt, model=self.model)
+        request.reference_frames.extend(drawing_pb2.Raster(width=a.shape[1], height=a.shape[0], rgba=a.tobytes())
+                                        for a in clip.images)
+        request.fps = clip.sampled_fps
         self.fill(context, request, info)
         return self.prepared(context, request, canvas, obj, layer, self.output_start(context.scene.frame_current))
 
@@ -424,42 +430,20 @@ class INKMOTION_OT_run_task(TaskOperator, bpy.types.Operator):
                              self.output_start(context.scene.frame_current))
 
 
-def reference_frames(path: str, title: str = "Animate from video") -> list:
-    """The frames of a reference video given as a folder of images (or one image in it), in name order."""
+def reference_clip(path: str, frames: int, start: float = 0.0, end: float | None = None,
+                   title: str = "Animate from video"):
+    """The reference video (a movie file, or a folder of frame images or one image in it) sampled
+    to `frames` frames over [start, end] seconds by the client's clip reader (PyAV)."""
+    from ._client import clips
+
     if not path:
-        raise ValueError(f"{title}: choose the reference video's frames (a folder of images)")
-    folder = path if os.path.isdir(path) else os.path.dirname(path)
-    if not os.path.isdir(folder):
-        raise ValueError(f"{title}: {path}: no such folder")
-    if os.path.isfile(path) and not path.lower().endswith(IMAGE_EXTENSIONS):
-        raise ValueError(f"{title}: {os.path.basename(path)} is not an image; export the video "
-                         "as an image sequence (PNG) and choose its folder")
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
-    if not names:
-        raise ValueError(f"{title}: {folder} holds no frame images ({', '.join(IMAGE_EXTENSIONS)})")
-    return [_raster(os.path.join(folder, n)) for n in names]
-
-
-def _raster(path: str):
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if head[:8] == b"\x89PNG\r\n\x1a\n":  # PNGs travel as they are
-        width, height = struct.unpack(">II", head[16:24])
-        with open(path, "rb") as f:
-            return drawing_pb2.Raster(width=width, height=height, png=f.read())
-    image = bpy.data.images.load(path, check_existing=False)
+        raise ValueError(f"{title}: choose the reference video (a movie file or a folder of frames)")
+    if os.path.isfile(path) and path.lower().endswith(clips.IMAGE_SUFFIXES):
+        path = os.path.dirname(path)  # one frame of a sequence: the whole folder
     try:
-        width, height = image.size
-        if max(width, height) > MAX_REFERENCE_SIZE:
-            factor = MAX_REFERENCE_SIZE / max(width, height)
-            width, height = max(1, round(width * factor)), max(1, round(height * factor))
-            image.scale(width, height)
-        pixels = np.empty(width * height * 4, np.float32)
-        image.pixels.foreach_get(pixels)
-        rgba = (np.clip(pixels.reshape(height, width, 4)[::-1], 0, 1) * 255 + 0.5).astype(np.uint8)
-        return drawing_pb2.Raster(width=width, height=height, rgba=rgba.tobytes())
-    finally:
-        bpy.data.images.remove(image)
+        return clips.read_frames(path, frames, start=start or None, end=end, field="Reference")
+    except clips.ClipError as exc:
+        raise ValueError(f"{title}: {exc}") from None
 
 
 # -- helpers for the panel -----------------------------------------------------------------------

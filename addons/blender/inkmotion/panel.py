@@ -64,7 +64,8 @@ class InkMotionSettings(bpy.types.PropertyGroup):
     form: CollectionProperty(type=form.InkMotionParameter)
     prompt: StringProperty(name="Prompt", description="What the drawing does (Animate) or is (Animate from video)")
     method: EnumProperty(name="Method", items=ANIMATE_METHODS, default="VECTOR")
-    video: StringProperty(name="Reference", description="Folder of the reference video's frames", subtype="DIR_PATH")
+    video: StringProperty(name="Reference", description="The reference video: a movie file (MP4, MOV, WebM, GIF) or "
+                          "a folder of frame images", subtype="FILE_PATH")
     use_start_frame: BoolProperty(name="Start Frame", description="Put the first output keyframe on a chosen frame "
                                   "(off: the start key for Inbetween, else the current frame)")
     start_frame: IntProperty(name="Start Frame", default=1)
