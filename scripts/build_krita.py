@@ -63,9 +63,10 @@ def requirements() -> tuple[str, ...]:
 def vendor(package: Path) -> list[Path]:
     """The client, inkmotion.v1, the task forms (forms.py: capabilities' parameters -> a request;
     protobuf + the contract) and the SVG path reader as `package/_vendor` (scripts/vendoring.py);
-    the path reader stays standard library only, as frames.py imports it before grpc is installed."""
-    return vendoring.vendor(package / "_vendor", ("client.py", "forms.py", "codec/svgpath.py"), by="build_krita.py",
-                            stdlib_only=("codec/svgpath.py",))
+    the path reader stays standard library only, as frames.py imports it before grpc is installed.
+    The clip reader (codec/clips.py) needs PyAV and numpy, which the plugin installs on first use."""
+    return vendoring.vendor(package / "_vendor", ("client.py", "forms.py", "codec/svgpath.py", "codec/clips.py"),
+                            by="build_krita.py", stdlib_only=("codec/svgpath.py",))
 
 
 def download_wheels(dest: Path, targets=OFFLINE_TARGETS) -> list[Path]:

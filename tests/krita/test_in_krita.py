@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from harness import ServerProcess, models_config
+from harness import SQUARE, ServerProcess, models_config, square_clip
 
 pytestmark = pytest.mark.krita
 
@@ -42,6 +42,9 @@ PATH_SIZE = (256, 256)
 HOUSE = [[(40, 60), (60, 60), (60, 40), (40, 40), (40, 60)], [(40, 40), (50, 28), (60, 40)]]
 PATH = [(40, 60), (90, 40), (140, 90), (180, 170), (220, 200)]
 PATH_FRAMES = 6
+VIDEO_SIZE = (256, 192)  # room for the square to travel 1.5 widths
+VIDEO_FRAMES = 6
+VIDEO_SQUARE = [(2 * x, 2 * y) for x, y in SQUARE]  # 48 px across; the clip's square moves 1.5 widths
 KRITA_SECONDS = 900  # generous: a busy machine; each step inside has its own limit and says so
 # Wheels fetched by the installer are cached across runs (the profile itself is fresh each time).
 PIP_CACHE = Path(os.environ.get("INKMOTION_TEST_PIP_CACHE", Path.home() / ".cache" / "inkmotion-tests" / "pip"))
@@ -119,6 +122,25 @@ def _path_subject(folder: Path) -> Path:
     return write_png(paint_lineart(Drawing(*PATH_SIZE, strokes)), folder / "house.png")
 
 
+def _video_sketch(folder: Path) -> tuple[Path, Path]:
+    """The square to animate, as an SVG for a vector layer and as line art for a paint layer."""
+    import numpy as np
+
+    from inkmotion.codec.drawing import Drawing, Stroke
+    from inkmotion.codec.preview import write_png
+    from inkmotion.strokes.lineart import paint_lineart
+
+    width, height = VIDEO_SIZE
+    d = "M" + " L".join(f"{x} {y}" for x, y in VIDEO_SQUARE)
+    svg = folder / "square.svg"
+    svg.write_text(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+                   f'viewBox="0 0 {width} {height}"><path d="{d}" fill="none" stroke="#000000" '
+                   'stroke-width="3"/></svg>\n', encoding="utf-8")
+    stroke = Stroke(points=np.array(VIDEO_SQUARE, np.float32), radii=np.full(len(VIDEO_SQUARE), 1.5, np.float32),
+                    opacities=np.ones(len(VIDEO_SQUARE), np.float32))
+    return svg, write_png(paint_lineart(Drawing(width, height, [stroke])), folder / "square.png")
+
+
 def _path_svg(folder: Path) -> Path:
     width, height = PATH_SIZE
     d = "M" + " L".join(f"{x} {y}" for x, y in PATH)
@@ -147,6 +169,7 @@ def _run_krita(tmp_path: Path, request) -> dict:
     models = models_config(tmp_path / "models.toml", tiny_dir, {"tiny": "text_motion", "tiny-flip": "raster_text_motion"})
     server_env = {"INKMOTION_MODELS": str(models), "HF_HUB_CACHE": str(tmp_path / "hub")}
 
+    video_svg, video_png = _video_sketch(tmp_path)
     started = time.monotonic()
     with ServerProcess(tmp_path / "server", "--plugin", "inkmotion_test_task", env=server_env) as server:
         config = {
@@ -173,6 +196,12 @@ def _run_krita(tmp_path: Path, request) -> dict:
                  "settings": {"model": "", "prompt": ""},
                  "values": {"path_motion": {"frames": PATH_FRAMES, "timing": "as-drawn"}},
                  "kra": str(tmp_path / "path-motion.kra")},
+                {"name": "video", "kind": "video", "size": list(VIDEO_SIZE), "ppi": 72,
+                 "svg": str(video_svg), "sketch": str(video_png), "current_time": 2,
+                 "settings": {"model": "", "prompt": "", "video": str(square_clip(tmp_path / "square.mp4")),
+                              "clip_start": 0.0, "clip_end": 0.0},
+                 "values": {"video_motion": {"frames": VIDEO_FRAMES}},
+                 "kra": str(tmp_path / "video.kra")},
                 {"name": "plugin_task", "kind": "plugin_task", "size": list(VECTOR_SIZE), "ppi": VECTOR_PPI,
                  "svg": str(svg_by_name[VECTOR_SKETCH]), "current_time": 0, "frames": 4,
                  "settings": {"model": "", "prompt": ""},
@@ -303,12 +332,12 @@ def test_a_plugin_task_through_the_docker_built_from_capabilities(krita_run):
     scenario = _scenario(krita_run, "plugin_task")
     scenario["source_layer"] = "Shapes"
     tasks = scenario["tasks"]
-    # The task choice is the server's: labels from capabilities, the plugin task among them; what
-    # this server cannot run (video_motion today) greyed out, its reason the tooltip.
+    # The task choice is the server's: labels from capabilities, the plugin task among them (what a
+    # server cannot run is greyed out with its reason: test_plugin_parts, against a fake server).
     assert tasks["wobble"][:2] == ["Wobble", True] and tasks["inbetween"][:2] == ["Inbetween", True]
     assert tasks["text_motion"][0] == "Animate from text" and tasks["raster_text_motion"][0] == "Animate painted sketch"
     assert tasks["path_motion"][:2] == ["Follow path", True], tasks["path_motion"]
-    assert tasks["video_motion"][1] is False and "not in this server version" in tasks["video_motion"][2], tasks["video_motion"]
+    assert tasks["video_motion"][:2] == ["Animate from video", True], tasks["video_motion"]
     # Its form: one widget per described parameter, with the described defaults, ranges and choices.
     form = scenario["form"]
     assert {n: e["widget"] for n, e in form.items()} == {
@@ -348,3 +377,32 @@ def test_follow_path_moves_a_paint_layer_along_a_vector_path(krita_run):
     assert gone[-1] > 150 and all(b > a for a, b in zip(gone[1:], gone[2:])), centres
     left, top, right, bottom = boxes[3 + PATH_FRAMES - 1]
     assert left - 5 <= PATH[-1][0] <= right + 5 and top - 5 <= PATH[-1][1] <= bottom + 5, "it ends on the path's end"
+
+
+def test_animate_from_video_on_a_vector_and_a_paint_layer(krita_run):
+    """The movie file is read in Krita (PyAV installed on first use), sent as frames; a vector
+    layer's strokes and a paint layer's line art each move as the clip's square does."""
+    scenario = _scenario(krita_run, "video")
+    assert scenario["video_deps_after"], "PyAV and numpy installed for Krita's Python"
+    assert scenario["vector_request"]["sketch_form"] == "sketch" and scenario["paint_request"]["sketch_form"] == "sketch_raster"
+    for name in ("vector", "paint"):
+        frames, width, height, fps = scenario[f"{name}_request"]["reference_frames"]
+        assert (frames, width, height) == (VIDEO_FRAMES, 96, 96), scenario[f"{name}_request"]
+        assert fps == pytest.approx(5 / 0.75, rel=0.01), "6 frames over the clip's 0.75 s: it plays at its own speed"
+    assert scenario["source_untouched"] and scenario["shapes_untouched"]
+    side = VIDEO_SQUARE[1][0] - VIDEO_SQUARE[0][0]
+    for name in ("vector", "paint"):
+        result = scenario[name]
+        result["source_layer"] = "Shapes" if name == "vector" else "Sketch"
+        assert result["reopened_layer"] and result["result_animated"] and result["result_type"] == "paintlayer", result
+        times = list(range(2, 2 + VIDEO_FRAMES))
+        boxes = {int(t): b for t, b in result["result_box"].items() if int(t) in times}
+        assert sorted(boxes) == times, result["result_keys"]
+        assert _overlap(boxes[2], scenario["source_box"]) > 0.7, (name, boxes[2], scenario["source_box"])
+        centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in (boxes[t] for t in times)]
+        xs, ys = [c[0] - centres[0][0] for c in centres], [c[1] - centres[0][1] for c in centres]
+        assert all(b > a for a, b in zip(xs, xs[1:])), (name, centres)
+        assert xs[-1] == pytest.approx(1.5 * side, rel=0.1), (name, centres)
+        assert max(abs(y) for y in ys) < 3, (name, centres)
+        widths = [b[2] - b[0] for b in boxes.values()]
+        assert max(widths) - min(widths) < 0.1 * side, (name, widths)

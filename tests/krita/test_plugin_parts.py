@@ -244,21 +244,29 @@ def test_deps_folder_is_per_python_and_platform(plugin, tmp_path):
     assert args[:3] == ["install", "--target", str(tmp_path / "t")]
     assert "--no-index" in args and "--only-binary=:all:" in args and args[-2:] == list(d.REQUIREMENTS)
     assert d.missing(tmp_path) == []  # this Python has grpcio and protobuf already
+    # The clip reader's bundle has a folder of its own, installed on first use.
+    assert d.target_dir(tmp_path, d.VIDEO) == tmp_path / "_deps" / (tag + "-video")
+    assert d.missing(tmp_path, d.VIDEO) == []  # and PyAV and numpy too: nothing to install
+    said = []
+    assert d.install(lambda fraction, message: said.append(message), root=tmp_path, bundle=d.VIDEO) == d.target_dir(tmp_path, d.VIDEO)
+    assert said == ["Dependencies are already installed"] and not d.target_dir(tmp_path, d.VIDEO).exists()
 
 
 def test_installer_reports_pip_failures_clearly(plugin, tmp_path, monkeypatch):
     d = plugin.deps
-    monkeypatch.setattr(d, "ready", lambda root=None: False)
-    for in_process in (False, True):
-        if in_process:  # as inside Krita, where sys.executable is Krita itself: pip runs via runpy
-            monkeypatch.setattr(d, "_python_executable", lambda: None)
-        seen = []
-        with pytest.raises(d.DependencyError, match="Could not install grpcio and protobuf") as error:
-            d.install(lambda fraction, message: seen.append((fraction, message)), root=tmp_path, wheels=tmp_path / "no-wheels")
-        assert "offline build" in str(error.value)
-        assert seen and seen[0][0] < 0.1
-        assert ("in-process" in d.last_method) == in_process
-        assert not d.target_dir(tmp_path).exists()
+    monkeypatch.setattr(d, "missing", lambda root=None, bundle=d.CLIENT: list(bundle.modules))
+    interpreter = d._python_executable
+    for bundle, words in ((d.CLIENT, "grpcio and protobuf"), (d.VIDEO, "PyAV and numpy")):
+        for in_process in (False, True):
+            monkeypatch.setattr(d, "_python_executable", (lambda: None) if in_process else interpreter)
+            seen = []
+            with pytest.raises(d.DependencyError, match=f"Could not install {words}") as error:
+                d.install(lambda fraction, message: seen.append((fraction, message)), root=tmp_path,
+                          wheels=tmp_path / "no-wheels", bundle=bundle)
+            assert "offline build" in str(error.value)
+            assert seen and seen[0][0] < 0.1 and words in seen[0][1]
+            assert ("in-process" in d.last_method) == in_process  # inside Krita, sys.executable is Krita: runpy
+            assert not d.target_dir(tmp_path, bundle).exists()
 
 
 def test_bundled_pip_wheel_is_found_where_ensurepip_exists(plugin):
@@ -398,8 +406,8 @@ def test_the_task_choice_follows_the_servers_capabilities(plugin):
     assert model["wobble"].enabled and model["wobble"].label == "Wobble" and model["wobble"].info.name == "wobble"
     assert model["inbetween"].enabled and model["text_motion"].label == "Animate from text"
     assert model["raster_text_motion"].enabled and model["raster_text_motion"].label == "Animate painted sketch"
-    # video_motion is available on the server, but Krita cannot give it a clip.
-    assert not model["video_motion"].enabled and "video" in model["video_motion"].reason
+    # Animate from video: the docker reads the clip itself (its vendored clip reader).
+    assert model["video_motion"].enabled and model["video_motion"].label == "Animate from video"
     # Where the server runs path_motion (this version's tasks as they describe themselves), Follow
     # path is offered: a paint layer and a vector path are what it takes.
     from fakeserver import default_capabilities
@@ -431,7 +439,7 @@ def test_an_unreachable_server_disables_every_task_with_its_words(plugin):
     assert loader.wait(30)
     assert loader.response is None and loader.error == "no InkMotion server answers at 127.0.0.1:9"
     model = plugin.capabilities.task_model(None, loader.error)
-    assert [c.name for c in model] == ["inbetween", "text_motion", "raster_text_motion", "path_motion"]
+    assert [c.name for c in model] == ["inbetween", "text_motion", "raster_text_motion", "path_motion", "video_motion"]
     assert all(not c.enabled and c.reason == loader.error for c in model)
 
 
@@ -511,3 +519,28 @@ def test_wobble_runs_on_a_real_server_and_its_drawings_become_frames(plugin, tmp
     assert [(f.width, f.height, len(f.strokes)) for f in frames] == [(400, 200, 1)] * 4
     assert events[-1].result.info.layer == "Wobble"  # the name the docker gives the new layer
     assert frames[1].strokes[0][0][0] != frames[0].strokes[0][0][0]  # it wobbles
+
+
+def test_a_movie_becomes_a_video_motion_request(plugin, tmp_path):
+    """The plugin's own clip reader (vendored, PyAV) samples a movie made here; frames.video_request
+    sends its frames at the clip's speed, with a vector layer's strokes or a paint layer's pixels."""
+    from harness import square_clip
+
+    from inkmotion_krita._vendor import clips
+
+    _, pb = plugin.jobs.vendored()
+    clip = clips.read_frames(square_clip(tmp_path / "square.mp4"), 4, start=0.25)
+    assert [image.shape for image in clip.images] == [(96, 96, 4)] * 4
+    assert clip.times[0] == pytest.approx(0.25) and clip.sampled_fps == pytest.approx(3 / 0.5)
+    settings = plugin.frames.Settings(prompt=" horse ", model="motion-transfer")
+    drawing = pb.drawing_pb2.Drawing(width=192, height=192, point_counts=[2], positions=bytes(16))
+    request = plugin.frames.video_request(pb, clip, settings, drawing=drawing)
+    assert (request.WhichOneof("sketch_form"), request.prompt, request.model) == ("sketch", "horse", "motion-transfer")
+    assert len(request.reference_frames) == 4 and request.fps == pytest.approx(6.0)
+    first = request.reference_frames[0]
+    assert (first.width, first.height, first.rgba) == (96, 96, clip.images[0].tobytes())
+    painted = plugin.frames.video_request(pb, clip, settings, pixels={"width": 8, "height": 8, "png": b"png"})
+    assert painted.WhichOneof("sketch_form") == "sketch_raster" and painted.sketch_raster.png == b"png"
+    with pytest.raises(clips.ClipError, match="notes.txt: not a video that can be read"):
+        (tmp_path / "notes.txt").write_text("no")
+        clips.read_frames(tmp_path / "notes.txt", 4)

@@ -19,6 +19,7 @@ HOST_TASKS = {
     "text_motion": "Animate from text",
     "raster_text_motion": "Animate painted sketch",
     "path_motion": "Follow path",
+    "video_motion": "Animate from video",
 }
 # TaskInput.Kind -> (words, the PluginTaskRequest field the docker fills from Krita): strokes of the
 # active vector layer, pixels of the active paint layer, the prompt field.

@@ -1,4 +1,5 @@
-"""grpcio and protobuf for Krita's own Python, installed into this plugin's folder on first run.
+"""grpcio and protobuf for Krita's own Python, installed into this plugin's folder on first run;
+PyAV and numpy (`VIDEO`: what the vendored clip reader needs) the first time a reference video is read.
 
 Krita's Python has the standard library and PyQt5 only, and which Python it is depends on the
 platform (Krita 5.2 bundles its own on Windows, macOS and the Linux AppImage; distribution builds use
@@ -28,13 +29,31 @@ import subprocess
 import sys
 import sysconfig
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 HERE = Path(__file__).resolve().parent
-# What the vendored client and its generated code need (gencode 7.35.1 / grpc 1.85.1).
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Dependencies installed together into a folder of their own (`_deps/<python tag><suffix>`)."""
+
+    words: str  # for the artist: "grpcio and protobuf"
+    requirements: tuple[str, ...]
+    modules: tuple[str, ...]  # what must import once they are there, one per requirement
+    suffix: str = ""
+
+
+# What the vendored client and its generated code need (gencode 7.35.1 / grpc 1.85.1); the offline
+# build bundles these (scripts/build_krita.py reads this line).
 REQUIREMENTS = ("grpcio>=1.85.1,<2", "protobuf>=7.35.1,<8")
 MODULES = ("grpc", "google.protobuf")  # what must import once they are there
+CLIENT = Bundle("grpcio and protobuf", REQUIREMENTS, MODULES)
+# What the vendored clip reader needs (Animate from video), from PyPI on first use: PyAV's wheels
+# carry FFmpeg (25-35 MB a platform, too many to bundle for every Python the offline build serves).
+VIDEO = Bundle("PyAV and numpy (to read reference videos)", ("av>=14,<19", "numpy>=1.24,<3"), ("av", "numpy"), "-video")
 WHEELS = HERE / "wheels"  # the offline bundle's wheels, when the plugin was built with them
 
 Progress = Callable[[float, str], None]  # fraction in [0, 1], a line for the artist
@@ -54,24 +73,24 @@ def python_tag() -> str:
     return f"{impl}{sys.version_info[0]}{sys.version_info[1]}-{platform}"
 
 
-def target_dir(root: Path | None = None) -> Path:
-    return (root or HERE) / "_deps" / python_tag()
+def target_dir(root: Path | None = None, bundle: Bundle = CLIENT) -> Path:
+    return (root or HERE) / "_deps" / (python_tag() + bundle.suffix)
 
 
-def activate(root: Path | None = None) -> Path:
+def activate(root: Path | None = None, bundle: Bundle = CLIENT) -> Path:
     """Put this Python's dependency folder first on sys.path (once); returns it."""
-    target = str(target_dir(root))
+    target = str(target_dir(root, bundle))
     if target not in sys.path:
         sys.path.insert(0, target)
     importlib.invalidate_caches()
     return Path(target)
 
 
-def missing(root: Path | None = None) -> list[str]:
+def missing(root: Path | None = None, bundle: Bundle = CLIENT) -> list[str]:
     """The modules that do not import yet (after `activate`)."""
-    activate(root)
+    activate(root, bundle)
     absent = []
-    for name in MODULES:
+    for name in bundle.modules:
         try:
             importlib.import_module(name)
         except ImportError:
@@ -79,8 +98,8 @@ def missing(root: Path | None = None) -> list[str]:
     return absent
 
 
-def ready(root: Path | None = None) -> bool:
-    return not missing(root)
+def ready(root: Path | None = None, bundle: Bundle = CLIENT) -> bool:
+    return not missing(root, bundle)
 
 
 # --- finding pip ---------------------------------------------------------------------------
@@ -168,25 +187,30 @@ class _Lines(io.TextIOBase):
         return len(text)
 
 
-def install(on_progress: Progress | None = None, root: Path | None = None, wheels: Path | None = None) -> Path:
-    """Install grpcio and protobuf for this Python into the plugin's folder; returns that folder.
+def install(on_progress: Progress | None = None, root: Path | None = None, wheels: Path | None = None,
+            bundle: Bundle = CLIENT) -> Path:
+    """Install a bundle (grpcio and protobuf by default) for this Python into the plugin's folder;
+    returns that folder. Only the requirements whose modules do not import yet are installed (a
+    Python that has numpy keeps its own).
 
     Raises DependencyError with what went wrong (pip's last lines) and what to try instead.
     """
     report = on_progress or (lambda fraction, message: None)
     if wheels is None and WHEELS.is_dir() and any(WHEELS.glob("*.whl")):
         wheels = WHEELS
-    target = target_dir(root)
+    target = target_dir(root, bundle)
     with _lock:
-        if ready(root):
+        absent = missing(root, bundle)
+        if not absent:
             report(1.0, "Dependencies are already installed")
             return target
+        needed = [r for r, m in zip(bundle.requirements, bundle.modules) if m in absent]
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True, exist_ok=True)
-        args = pip_command(staging, wheels=wheels)
+        args = pip_command(staging, needed, wheels=wheels)
         source = f"the bundled wheels in {wheels}" if wheels else "PyPI"
-        report(0.02, f"Installing grpcio and protobuf for Python {sys.version.split()[0]} from {source}...")
+        report(0.02, f"Installing {bundle.words} for Python {sys.version.split()[0]} from {source}...")
 
         tail: list[str] = []
         done = [0.05]
@@ -207,14 +231,14 @@ def install(on_progress: Progress | None = None, root: Path | None = None, wheel
             shutil.rmtree(staging, ignore_errors=True)
             detail = "\n".join(tail[-6:]) or f"pip exited with {code}"
             raise DependencyError(
-                f"Could not install grpcio and protobuf for Python {sys.version.split()[0]} "
+                f"Could not install {bundle.words} for Python {sys.version.split()[0]} "
                 f"({python_tag()}): {detail}\n"
                 "Check the network connection (or use the offline build of the plugin), then try again."
             )
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
         report(0.97, "Checking that they load...")
-        absent = missing(root)
+        absent = missing(root, bundle)
         if absent:
             raise DependencyError(
                 f"pip installed into {target}, but {', '.join(absent)} still does not import in this Python "

@@ -19,6 +19,7 @@ from PyQt5.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -44,6 +45,7 @@ from .frames import (
     svg_drawing,
     svg_path,
     vector_animate_request,
+    video_request,
 )
 
 SETTINGS_GROUP = "inkmotion"
@@ -64,13 +66,19 @@ def read_settings() -> Settings:
     s.server = get("server", s.server)
     s.token = get("token", s.token)
     s.model = get("model", s.model)
+    s.video = get("video", s.video)
+    for name in ("clip_start", "clip_end"):
+        try:
+            setattr(s, name, max(0.0, float(get(name, getattr(s, name)))))
+        except ValueError:
+            pass
     s.task = OLD_TASK_NAMES.get(s.task, s.task)
     return s  # the task's parameters are the form's (read_values), not Settings'
 
 
 def write_settings(s: Settings) -> None:
     app = Krita.instance()
-    for name in ("task", "prompt", "model", "server", "token"):
+    for name in ("task", "prompt", "model", "server", "token", "video", "clip_start", "clip_end"):
         app.writeSetting(SETTINGS_GROUP, name, str(getattr(s, name)))
 
 
@@ -143,6 +151,26 @@ def frame_to_bgra(frame, width: int, height: int) -> bytes:
 
 
 # --- the controller -------------------------------------------------------------------------
+
+
+def reference_clip(settings: Settings, frames: int):
+    """The reference video sampled to `frames` frames over the chosen seconds, by the vendored
+    clip reader (PyAV, installed on first use): a movie file, or a folder of frame images (or
+    one image in it)."""
+    import os
+
+    from ._vendor import clips
+
+    path = settings.video.strip()
+    if not path:
+        raise ValueError("Reference video: choose a movie file (MP4, MOV, WebM, GIF) or a folder of frame images")
+    if os.path.isfile(path) and path.lower().endswith(clips.IMAGE_SUFFIXES):
+        path = os.path.dirname(path)  # one frame of a sequence: the whole folder
+    try:
+        return clips.read_frames(path, frames, start=settings.clip_start or None, end=settings.clip_end or None,
+                                 field="Reference video")
+    except clips.ClipError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class Controller:
@@ -271,13 +299,14 @@ class Controller:
         self._task = ""
         self._install_then_run()
 
-    def _install_then_run(self) -> None:
-        self._set("installing", "Installing grpcio and protobuf (first run)...", 0.0)
+    def _install_then_run(self, bundle=deps.CLIENT) -> None:
+        self._set("installing", f"Installing {bundle.words} (first use)...", 0.0)
         self._install_events = []
 
         def work():
             try:
-                deps.install(lambda fraction, message: self._install_events.append(("progress", fraction, message)))
+                deps.install(lambda fraction, message: self._install_events.append(("progress", fraction, message)),
+                             bundle=bundle)
                 self._install_events.append(("installed",))
             except Exception as exc:
                 self._install_events.append(("error", _describe(exc)))
@@ -361,6 +390,19 @@ class Controller:
             request = capabilities.plugin_request(info, values, drawing=drawing, raster=raster,
                                                   prompt=settings.prompt, model=settings.model)
             label = f"{node.name()}: {choice.label}"
+        elif self._task == "video_motion":  # the clip read here (PyAV), sent as frames
+            if not deps.ready(bundle=deps.VIDEO):
+                self._install_then_run(deps.VIDEO)
+                return
+            clip = reference_clip(settings, int(values.get("frames") or 16))
+            if kind == "vectorlayer":
+                if not node.shapes():
+                    raise ValueError(f"the vector layer '{node.name()}' has no shapes: draw on it first")
+                svg = document_svg(node.toSvg(), width, height, doc.resolution())
+                request = video_request(pb, clip, settings, drawing=svg_drawing(pb, svg, width, height, node.name()))
+            else:
+                request = video_request(pb, clip, settings, pixels=pixels(now))
+            label = f"{node.name()}: {choice.label}"
         elif self._task == "path_motion":
             path_node = doc.nodeByName("path")
             if path_node is None or path_node.type() != "vectorlayer" or not path_node.shapes():
@@ -372,7 +414,8 @@ class Controller:
             raise ValueError(f"task: unknown task {self._task!r}")
         if not capabilities.is_plugin(info):  # a plugin task's request is filled already
             capabilities.fill(request, info, values)
-        self._plugin = capabilities.is_plugin(info)
+        # Strokes may come back (and are painted here) for a plugin task and for a vector layer's video motion.
+        self._drawings_ok = capabilities.is_plugin(info) or (self._task == "video_motion" and kind == "vectorlayer")
         self._label = label
         self._request = request  # kept for a look afterwards (the tests)
         self.preview = None
@@ -408,10 +451,11 @@ class Controller:
                 self._set(message=event[2], progress=event[1])
             elif event[0] == "installed":
                 self._timer.stop()
-                self._set("idle", "Dependencies installed", 1.0)
-                if self._task:
+                if self._task:  # straight on to the job it was for (never idle in between)
+                    self._set(message="Dependencies installed", progress=0.0)
                     self._submit()
                 else:  # the docker can now ask the server what it offers
+                    self._set("idle", "Dependencies installed", 1.0)
                     self.load_capabilities()
             elif event[0] == "error":
                 self.fail(event[1])
@@ -442,7 +486,7 @@ class Controller:
     # -- writing the result -------------------------------------------------------------------
 
     def _start_writing(self, result) -> None:
-        frames = result_frames(result.keyframes, drawings=getattr(self, "_plugin", False))
+        frames = result_frames(result.keyframes, drawings=getattr(self, "_drawings_ok", False))
         if not frames:
             raise ValueError("the server sent no frames")
         doc, source = self._doc, self._source
@@ -550,8 +594,33 @@ class InkMotionDocker(DockWidget):
         self.token = QLineEdit(s.token)
         self.token.setEchoMode(QLineEdit.Password)
         self.token.setPlaceholderText("(none on a local server)")
+        self.video = QLineEdit(s.video)
+        self.video.setPlaceholderText("a movie file or a folder of frames")
+        self.video.setToolTip("Animate from video: the clip whose motion the layer takes (MP4, MOV, WebM, GIF, "
+                              "or a folder of frame images)")
+        browse = QPushButton("...")
+        browse.setToolTip("choose the reference video")
+        browse.clicked.connect(self._browse_video)
+        video_row = QHBoxLayout()
+        video_row.addWidget(self.video, 1)
+        video_row.addWidget(browse)
+        self.clip_start, self.clip_end = QDoubleSpinBox(), QDoubleSpinBox()
+        for box, value, tip in ((self.clip_start, s.clip_start, "where in the clip the motion starts, in seconds"),
+                                (self.clip_end, s.clip_end, "where it stops, in seconds (0: the clip's end)")):
+            box.setRange(0.0, 600.0)
+            box.setDecimals(2)
+            box.setSuffix(" s")
+            box.setValue(value)
+            box.setToolTip(tip)
+            box.valueChanged.connect(self.save)
+        clip_row = QHBoxLayout()
+        clip_row.addWidget(self.clip_start)
+        clip_row.addWidget(QLabel("to"))
+        clip_row.addWidget(self.clip_end)
         form.addRow("Task", task_row)
         form.addRow("Prompt", self.prompt)
+        form.addRow("Reference video", video_row)
+        form.addRow("Clip", clip_row)
         form.addRow("Model", self.model)
         form.addRow("Server", self.server)
         form.addRow("Token", self.token)
@@ -583,7 +652,7 @@ class InkMotionDocker(DockWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
         self.setWidget(root)
-        for widget in (self.prompt, self.model, self.token):
+        for widget in (self.prompt, self.model, self.token, self.video):
             widget.editingFinished.connect(self.save)
         self.server.editingFinished.connect(self._server_changed)
         self.task.currentIndexChanged.connect(self._task_changed)
@@ -654,7 +723,8 @@ class InkMotionDocker(DockWidget):
     def save(self, *_):
         write_settings(Settings(
             task=self._task_name, prompt=self.prompt.text(), model=self.model.text().strip(),
-            server=self.server.text().strip(), token=self.token.text().strip(),
+            server=self.server.text().strip(), token=self.token.text().strip(), video=self.video.text().strip(),
+            clip_start=self.clip_start.value(), clip_end=self.clip_end.value(),
         ))
         if self.widgets and self.task.currentData():
             write_values(self.task.currentData(), self.values())
@@ -663,6 +733,14 @@ class InkMotionDocker(DockWidget):
         """Run `task` with what the form holds now."""
         self.save()
         controller().run(task, self.values() if task == self.task.currentData() else None)
+
+    def _browse_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Reference video", self.video.text(),
+                                              "Videos and frames (*.mp4 *.mov *.m4v *.webm *.mkv *.avi *.gif *.png "
+                                              "*.jpg *.jpeg *.webp);;All files (*)")
+        if path:
+            self.video.setText(path)
+            self.save()
 
     def _install(self) -> None:
         controller().install_dependencies()

@@ -67,6 +67,9 @@ class Settings:
     model: str = ""  # "": the server's default model for the task
     server: str = "127.0.0.1:50051"
     token: str = ""
+    video: str = ""  # Animate from video's reference: a movie file or a folder of frame images
+    clip_start: float = 0.0  # seconds into it where the motion starts
+    clip_end: float = 0.0  # seconds into it where it stops (0: the clip's end)
 
 
 def _raster(pb, width: int, height: int, png: bytes | None = None, rgba: bytes | None = None):
@@ -156,6 +159,21 @@ def document_svg(shapes_svg: str, width: int, height: int, ppi: float) -> str:
 
 def _number(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def video_request(pb, clip, settings: Settings, *, drawing=None, pixels: dict | None = None):
+    """VideoMotionRequest: a vector layer's strokes (`drawing`, a Drawing message) or a paint
+    layer's frame (`pixels`: traced by the server, its frames painted back) and the reference clip
+    (`clip`: the vendored clip reader's Frames, RGBA arrays), at the clip's own frame rate."""
+    request = pb.tasks_pb2.VideoMotionRequest(prompt=settings.prompt.strip())
+    if drawing is not None:
+        request.sketch.CopyFrom(drawing)
+    else:
+        request.sketch_raster.CopyFrom(_raster(pb, **pixels))
+    request.reference_frames.extend(_raster(pb, image.shape[1], image.shape[0], rgba=image.tobytes())
+                                    for image in clip.images)
+    request.fps = clip.sampled_fps
+    return _options(request, settings)
 
 
 def path_request(pb, pixels: dict, path: list[tuple[float, float]], settings: Settings):

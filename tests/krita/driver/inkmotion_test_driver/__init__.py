@@ -345,6 +345,58 @@ class Scenario:
         self.look_at_result(reopened, layer_name, report)
         reopened.close()
 
+    def scenario_video(self, config, report):
+        """Animate from video on a vector layer (strokes sent, strokes painted back) and on a paint
+        layer (pixels sent, traced by the server): the movie file is read here with the plugin's
+        clip reader, PyAV installed on first use; each result lands on a new layer."""
+        from inkmotion import deps
+
+        width, height = config["size"]
+        doc = yield from self.new_document(config, "video-test")
+        shapes = doc.createVectorLayer("Shapes")
+        doc.rootNode().addChildNode(shapes, None)
+        sketch = doc.createNode("Sketch", "paintlayer")
+        doc.rootNode().addChildNode(sketch, None)
+        yield
+        with open(config["svg"], encoding="utf-8") as f:
+            report["shapes_added"] = len(shapes.addShapesFromSvg(f.read()))
+        sketch.setPixelData(png_to_bgra(config["sketch"], width, height), 0, 0, width, height)
+        yield
+        before = bytes(sketch.pixelData(0, 0, width, height))
+        report["source_box"] = ink_box(before, width, height)
+        before_svg = shapes.toSvg()
+        self.settings(config)
+        report["video_deps_before"] = deps.ready(bundle=deps.VIDEO)
+        doc.setCurrentTime(config["current_time"])
+        layers = {}
+        for name, node in (("vector", shapes), ("paint", sketch)):
+            doc.setActiveNode(node)
+            yield
+            layers[name] = yield from self.run_task("video_motion", report, seconds=600)
+            request = report["request"]
+            report[f"{name}_request"] = {**request, "sketch_form": self.request_form(),
+                                         "reference_frames": self.reference_frames()}
+        report["video_deps_after"] = deps.ready(bundle=deps.VIDEO)
+        report["source_untouched"] = bytes(sketch.pixelData(0, 0, width, height)) == before
+        report["shapes_untouched"] = shapes.toSvg() == before_svg
+        report["top_level"] = [n.name() for n in doc.topLevelNodes()]
+        report["saved"], reopened = yield from self.save_and_reopen(doc, config)
+        for name, layer_name in layers.items():
+            report[name] = {"result_layer": layer_name}
+            self.look_at_result(reopened, layer_name, report[name])
+        reopened.close()
+
+    def request_form(self):
+        from inkmotion.docker import controller
+
+        return controller()._request.WhichOneof("sketch_form")
+
+    def reference_frames(self):
+        from inkmotion.docker import controller
+
+        frames = controller()._request.reference_frames
+        return [len(frames), frames[0].width, frames[0].height, round(controller()._request.fps, 3)]
+
     def scenario_plugin_task(self, config, report):
         """A plugin task (the test plugin's `wobble`) through the docker: its task choice and form
         come from the server's capabilities; it runs on a vector layer; a new layer gets its frames."""
