@@ -147,3 +147,28 @@ def square_clip(path: Path, frames: int = 10, step: int = 4) -> Path:
         image[36:60, 20 + step * i:44 + step * i] = 0
         images.append(image)
     return write_video(images, [1] * frames, 12.0, path)
+
+
+def finished(client, job_id: str):
+    """A job's result as an Animation, once it has succeeded (its error said if it did not)."""
+    from inkmotion.codec.proto import animation_from_parts
+    from inkmotion.v1 import jobs_pb2
+
+    job = client.wait(job_id)
+    assert job.state == jobs_pb2.JOB_STATE_SUCCEEDED, job.error
+    result = client.result(job_id)
+    return animation_from_parts(result.info, result.keyframes)
+
+
+def assert_same_attributes(frames, sketch) -> None:
+    """Every frame keeps the sketch's strokes and each point's radius, opacity and colours."""
+    import numpy as np
+
+    for frame in frames:
+        assert len(frame.strokes) == len(sketch.strokes)
+        for got, want in zip(frame.strokes, sketch.strokes):
+            assert got.points.shape == want.points.shape and np.isfinite(got.points).all()
+            np.testing.assert_array_equal(got.radii, want.radii)
+            np.testing.assert_array_equal(got.opacities, want.opacities)
+            np.testing.assert_array_equal(got.color, want.color)
+            np.testing.assert_array_equal(got.point_colors, want.point_colors)

@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import ServerProcess
+from harness import ServerProcess, finished
 from inkmotion.client import Client, InkMotionError
 from inkmotion.codec.drawing import Drawing, Raster, Stroke
 from inkmotion.codec.preview import read_raster, write_png
-from inkmotion.codec.proto import animation_from_parts, drawing_from_proto, drawing_to_proto, raster_to_proto
+from inkmotion.codec.proto import drawing_to_proto, raster_to_proto
 from inkmotion.codec.svg import read_svg, write_svg
 from inkmotion.tasks.path_motion import MAX_PATH_POINTS
 from inkmotion.v1 import animation_service_pb2 as service_pb2
-from inkmotion.v1 import jobs_pb2, tasks_pb2
+from inkmotion.v1 import tasks_pb2
 
 CANVAS = 256
 START = (40.0, 60.0)  # the path starts on the subject: this is the subject's anchor
@@ -70,12 +70,6 @@ def client(server):
     with Client(server.address) as c:
         yield c
 
-
-def finished(client, job_id: str):
-    job = client.wait(job_id)
-    assert job.state == jobs_pb2.JOB_STATE_SUCCEEDED, job.error
-    result = client.result(job_id)
-    return animation_from_parts(result.info, result.keyframes)
 
 
 # -- refused at submission -------------------------------------------------------------------------

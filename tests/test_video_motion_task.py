@@ -12,15 +12,15 @@ import sys
 import numpy as np
 import pytest
 
-from harness import SQUARE, ServerProcess, models_config, square_clip
+from harness import SQUARE, ServerProcess, finished, models_config, square_clip
 from inkmotion.client import Client, InkMotionError
 from inkmotion.codec.drawing import Drawing, Raster, Stroke
 from inkmotion.codec.preview import read_raster, write_png
-from inkmotion.codec.proto import animation_from_parts, drawing_to_proto, raster_to_proto
+from inkmotion.codec.proto import drawing_to_proto, raster_to_proto
 from inkmotion.codec.svg import read_svg, write_svg
 from inkmotion.codec.video import read_clip
 from inkmotion.strokes.lineart import paint_lineart
-from inkmotion.v1 import jobs_pb2, tasks_pb2
+from inkmotion.v1 import tasks_pb2
 
 CANVAS = 256  # room for the square to travel 1.5 widths
 SIDE = 48  # the sketch's square, twice the clip's: the clip's 36 px of travel is 72 px here
@@ -60,12 +60,6 @@ def request(clip_file, frames: int = 6, **fields) -> tasks_pb2.VideoMotionReques
         message.sketch.CopyFrom(drawing_to_proto(sketch()))
     return message
 
-
-def finished(client, job_id: str):
-    job = client.wait(job_id)
-    assert job.state == jobs_pb2.JOB_STATE_SUCCEEDED, job.error
-    result = client.result(job_id)
-    return animation_from_parts(result.info, result.keyframes)
 
 
 def centres(points: list[np.ndarray]) -> np.ndarray:
@@ -239,3 +233,24 @@ def test_cli_says_a_bad_clip_in_one_line(clip_file, tmp_path):
                         ([clip_file, "--frames", "500"], "video_motion.frames: 500 is over the limit of 128")):
         run = inkmotion("animate", "video", tmp_path / "square.svg", *args, "-o", f"{tmp_path}/out/")
         assert run.returncode == 2 and words in run.stderr and run.stderr.count("\n") == 1, run.stderr
+
+
+def test_cli_runs_sketch_animator_from_a_folder_and_manages_its_lora_cache(clip_file, tiny_dir, tmp_path):
+    """In-process with --model DIR; `models loras` lists what it learned and `--clear` removes it."""
+    (tmp_path / "square.svg").write_text(write_svg(sketch()), encoding="utf-8")
+    env = {**os.environ, "INKMOTION_LORA_CACHE": str(tmp_path / "loras")}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "inkmotion.cli", *map(str, args)], capture_output=True,
+                              text=True, timeout=300, env=env)
+
+    made = run("animate", "video", tmp_path / "square.svg", clip_file, "--model", tiny_dir, "--frames", "3",
+               "--steps", "1", "--lora-steps", "1", "--prompt", "square", "-o", f"{tmp_path}/out/")
+    assert made.returncode == 0, made.stderr
+    assert len(list((tmp_path / "out").glob("*.svg"))) == 3
+    listed = run("models", "loras")
+    assert listed.returncode == 0 and f"{tmp_path / 'loras'}: 2 cached LoRA(s)" in listed.stdout, listed.stdout
+    assert "appearance-" in listed.stdout and "motion-" in listed.stdout
+    cleared = run("models", "loras", "--clear")
+    assert cleared.returncode == 0 and "removed 2 cached LoRA(s)" in cleared.stdout, cleared.stdout
+    assert "0 cached LoRA(s)" in run("models", "loras").stdout

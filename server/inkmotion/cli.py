@@ -475,6 +475,22 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_models(args) -> int:
+    if args.action == "loras":  # SketchAnimator's learned LoRAs, cached by content
+        from inkmotion.models.lora_cache import LoraCache, clear_cache
+
+        cache = LoraCache()
+        if args.clear:
+            print(f"removed {clear_cache(cache.folder)} cached LoRA(s) from {cache.folder}")
+            return EXIT_OK
+        entries = cache.entries()
+        size = sum(f.stat().st_size for e in entries for f in e.rglob("*") if f.is_file())
+        print(f"{cache.folder}: {len(entries)} cached LoRA(s), {size / 2**20:.1f} MB "
+              "(INKMOTION_LORA_CACHE moves it; `inkmotion models loras --clear` empties it)")
+        for entry in entries:
+            print(f"  {entry.name}")
+        return EXIT_OK
+    if args.clear:
+        raise InvalidInput("--clear", "empties the LoRA cache: `inkmotion models loras --clear`")
     if args.action == "pull":
         from inkmotion import models
 
@@ -648,7 +664,9 @@ def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     jobs.set_defaults(func=cmd_jobs)
 
     models = commands.add_parser("models", help="list the tasks and models (here or on a server), or pull weights")
-    models.add_argument("action", nargs="?", choices=["list", "pull"], default="list")
+    models.add_argument("action", nargs="?", choices=["list", "pull", "loras"], default="list",
+                        help="list the tasks and models; pull a model's weights; loras: SketchAnimator's LoRA cache")
+    models.add_argument("--clear", action="store_true", help="with loras: remove every cached LoRA")
     models.add_argument("name", nargs="?", help="the model to pull")
     models.add_argument("--revision", help="hub revision to pull (default: the registry's)")
     _add_remote(models)

@@ -131,23 +131,23 @@ def _video_sketch(folder: Path) -> tuple[Path, Path]:
     from inkmotion.strokes.lineart import paint_lineart
 
     width, height = VIDEO_SIZE
-    d = "M" + " L".join(f"{x} {y}" for x, y in VIDEO_SQUARE)
-    svg = folder / "square.svg"
-    svg.write_text(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-                   f'viewBox="0 0 {width} {height}"><path d="{d}" fill="none" stroke="#000000" '
-                   'stroke-width="3"/></svg>\n', encoding="utf-8")
+    svg = _svg_file(folder / "square.svg", VIDEO_SIZE, VIDEO_SQUARE, stroke_width=3)
     stroke = Stroke(points=np.array(VIDEO_SQUARE, np.float32), radii=np.full(len(VIDEO_SQUARE), 1.5, np.float32),
                     opacities=np.ones(len(VIDEO_SQUARE), np.float32))
     return svg, write_png(paint_lineart(Drawing(width, height, [stroke])), folder / "square.png")
 
 
 def _path_svg(folder: Path) -> Path:
-    width, height = PATH_SIZE
-    d = "M" + " L".join(f"{x} {y}" for x, y in PATH)
-    path = folder / "path.svg"
+    return _svg_file(folder / "path.svg", PATH_SIZE, PATH, stroke_width=2)
+
+
+def _svg_file(path: Path, size, points, stroke_width: float) -> Path:
+    """An SVG of one black polyline through `points` on a `size` (width, height) px page."""
+    width, height = size
+    d = "M" + " L".join(f"{x} {y}" for x, y in points)
     path.write_text(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
                     f'viewBox="0 0 {width} {height}"><path d="{d}" fill="none" stroke="#000000" '
-                    'stroke-width="2"/></svg>\n', encoding="utf-8")
+                    f'stroke-width="{stroke_width}"/></svg>\n', encoding="utf-8")
     return path
 
 

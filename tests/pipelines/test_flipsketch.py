@@ -191,21 +191,9 @@ def test_otsu_splits_two_populations():
 
 
 @pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory):
-    """A tiny random CLIP, saved and loaded the way a configured `clip = "..."` model is."""
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
-
-    folder = tmp_path_factory.mktemp("clip")
-    config = CLIPConfig(
-        text_config=dict(vocab_size=100, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2),
-        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                           image_size=32, patch_size=8),
-        projection_dim=16,
-    )
-    torch.manual_seed(0)
-    CLIPModel(config).save_pretrained(folder, safe_serialization=True)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
-    return models.load_clip(str(folder), "cpu")
+def tiny_clip(tiny_clip_dir):
+    """The tiny random CLIP, loaded the way a configured `clip = "..."` model is."""
+    return models.load_clip(str(tiny_clip_dir), "cpu")
 
 
 def test_clip_keeps_the_seed_closest_to_the_sketch(pipeline, tiny_clip):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from harness import assert_same_attributes
 from inkmotion.pipelines.live_sketch import (
     DisplacementField,
     LiveSketchConfig,
@@ -194,13 +195,7 @@ def test_with_the_local_path_off_every_frame_is_an_exact_affine_transform(pipeli
 def test_output_keeps_every_stroke_and_its_attributes(pipeline, sketch):
     frames = pipeline(sketch, "a cat waves", LiveSketchConfig(**FAST))
     assert len(frames) == 3
-    for frame in frames:
-        assert len(frame.strokes) == len(sketch.strokes)
-        for got, want in zip(frame.strokes, sketch.strokes):
-            assert got.points.shape == want.points.shape and np.isfinite(got.points).all()
-            np.testing.assert_array_equal(got.radii, want.radii)
-            np.testing.assert_array_equal(got.opacities, want.opacities)
-            np.testing.assert_array_equal(got.color, want.color)
+    assert_same_attributes(frames, sketch)
 
 
 def test_cancelling_stops_within_one_step(pipeline, sketch):

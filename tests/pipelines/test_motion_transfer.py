@@ -116,3 +116,16 @@ def test_the_local_warp_follows_a_part_that_moves_on_its_own(tmp_path):
         errors[name] = max(np.linalg.norm(moved_left - (left + drift[-1]), axis=1).mean(),
                            np.linalg.norm(moved_right - (right + rise[-1]), axis=1).mean())
     assert errors["warp"] < 1.5 and errors["similarity"] > 4 * errors["warp"], errors
+
+
+def test_the_papers_clip_measures_are_one_for_a_still_sketch_and_below_for_motion(tiny_clip_dir):
+    """eval_video_motion's CLIP measures (a tiny random CLIP: the property holds whatever its
+    weights): the no-motion baseline keeps the sketch in every frame, so both are exactly 1; a
+    moving sketch scores in [-1, 1], and its frames are not all the sketch."""
+    table = clips.evaluate(clips=1, frames=6, clip=str(tiny_clip_dir))
+    for kind, row in table.items():
+        assert row["no motion appearance"] == pytest.approx(1.0, abs=1e-5), kind
+        assert row["no motion consistency"] == pytest.approx(1.0, abs=1e-5), kind
+        for name in ("motion-transfer", "global similarity only"):
+            assert -1.0 <= row[f"{name} appearance"] < 1.0 - 1e-6, (kind, row)
+            assert -1.0 <= row[f"{name} consistency"] <= 1.0 + 1e-6, (kind, row)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from harness import assert_same_attributes
 from inkmotion import models
 from inkmotion.codec.drawing import Raster
 from inkmotion.codec.svg import read_svg
@@ -291,17 +292,10 @@ def test_the_output_keeps_every_stroke_and_its_point_attributes(pipeline, sketch
     frames, events = _run(pipeline, sketch, moving_square(), SketchAnimatorConfig(**FAST, cache_dir=str(tmp_path),
                                                                                   preview_every=1))
     assert len(frames) == 3
-    moved = 0.0
-    for frame in frames:
-        assert (frame.width, frame.height) == (sketch.width, sketch.height)
-        assert len(frame.strokes) == len(sketch.strokes)
-        for got, want in zip(frame.strokes, sketch.strokes):
-            assert got.points.shape == want.points.shape and np.isfinite(got.points).all()
-            np.testing.assert_array_equal(got.radii, want.radii)
-            np.testing.assert_array_equal(got.opacities, want.opacities)
-            np.testing.assert_array_equal(got.color, want.color)
-            np.testing.assert_array_equal(got.point_colors, want.point_colors)
-            moved = max(moved, float(np.abs(got.points - want.points).max()))
+    assert all((frame.width, frame.height) == (sketch.width, sketch.height) for frame in frames)
+    assert_same_attributes(frames, sketch)
+    moved = max(float(np.abs(got.points - want.points).max()) for frame in frames
+                for got, want in zip(frame.strokes, sketch.strokes))
     assert moved > 1e-3, "score distillation moved nothing"
     # one job: phases, then every step of the three stages counted on one total
     assert [(e.step, e.total) for e in events] == [(0, 0), (0, 0)] + [(s, 6) for s in range(1, 7)]

@@ -67,7 +67,7 @@ def read_frames(source: str | Path, frames: int, *, start: float | None = None, 
     if start is not None and end is not None and not end > start:
         raise ClipError(f"{field}.end", f"{end:g} s is not after the start ({start:g} s)")
     try:
-        import av
+        import av  # noqa: F401  (here only to say, before any reading, that it is missing)
     except ImportError:
         raise ClipError(field, "reading videos needs PyAV (pip install av)") from None
     if path.is_dir():

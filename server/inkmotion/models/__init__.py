@@ -34,6 +34,7 @@ from inkmotion.models.loading import (
     TextToVideo,
     choose_dtype,
     encode_prompt,
+    clip_image_embeddings,
     load_clip,
     load_motion_strokes,
     load_text_to_video,
@@ -66,7 +67,7 @@ from inkmotion.models.specs import (
 __all__ = [
     "ALLOW_DOWNLOAD_ENV", "BUILTIN", "CACHE", "CONFIG_ENV", "DEFAULT_FOR_TASK", "DTYPES", "FLIPSKETCH", "KINDS",
     "LORA", "MODELSCOPE_1_7B", "MODEL_TASKS", "MOTION_STROKES", "PACKAGE_WEIGHTS", "OFFLOAD_ENV", "SKETCH_ANIMATOR", "PICKLE_SUFFIXES", "TEXT_TO_VIDEO", "WEIGHTS",
-    "ModelCache", "ModelSpec", "TextToVideo", "availability", "check_folder", "choose_dtype", "config_path",
+    "ModelCache", "ModelSpec", "TextToVideo", "availability", "clip_image_embeddings", "check_folder", "choose_dtype", "config_path",
     "detect_variant", "download_patterns", "downloads_allowed", "encode_prompt", "load_clip", "load_motion_strokes", "load_text_to_video",
     "lora", "missing_lora_message", "needs_lora", "offload_requested", "pull", "pull_hint", "read_config",
     "registry", "resolve", "spec_for_folder", "weight_files",

@@ -300,3 +300,19 @@ def load_clip(source: str, device: str | torch.device = "cpu"):
 
 _CLIPS: dict[tuple, tuple] = {}
 _CLIP_LOCK = threading.Lock()
+
+
+def clip_image_embeddings(clip_model, processor, images) -> "torch.Tensor":
+    """Unit CLIP image embeddings [N, D] (float32) of RGB uint8 images [H, W, 3] (or gray [H, W])."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    rgb = [np.repeat(i[..., None], 3, -1) if i.ndim == 2 else i for i in images]
+    inputs = processor(images=rgb, return_tensors="pt")
+    device = next(clip_model.parameters()).device
+    with torch.no_grad():
+        emb = clip_model.get_image_features(pixel_values=inputs.pixel_values.to(device))
+    if not torch.is_tensor(emb):  # transformers 5: an output whose pooler_output is the projection
+        emb = emb.pooler_output
+    return F.normalize(emb.float(), dim=-1)

@@ -331,13 +331,7 @@ class FlipSketchPipeline:
         if self.clip_model is None or frames.shape[0] == 1:
             return None
         images = [np.uint8(sketch_gray * 255)] + [np.uint8(f * 255) for f in frames.reshape(-1, *frames.shape[-2:]).cpu().numpy()]
-        inputs = self.clip_processor(images=[np.repeat(i[..., None], 3, -1) for i in images], return_tensors="pt")
-        clip_device = next(self.clip_model.parameters()).device
-        with torch.no_grad():
-            emb = self.clip_model.get_image_features(pixel_values=inputs.pixel_values.to(clip_device))
-        if not torch.is_tensor(emb):  # transformers 5: an output whose pooler_output is the projection
-            emb = emb.pooler_output
-        emb = F.normalize(emb.float(), dim=-1)
+        emb = models.clip_image_embeddings(self.clip_model, self.clip_processor, images)
         return (emb[1:] @ emb[0]).reshape(frames.shape[0], frames.shape[1]).mean(1)
 
     # -- one clip -----------------------------------------------------------------------------

@@ -314,3 +314,31 @@ def in_given_form(given, drawings: list, *, layer: str, fps: float = 24.0):
         for i, key in enumerate(keys):
             key.content = given if i == 0 else paint_lineart(key.content, given.width, given.height)
     return Animation(given.width, given.height, keys, fps=fps, layer=layer)
+
+
+def strokes_or_line_art(request, oneof: str, limits: Limits, prefix: str, unset: tuple[str, str]):
+    """The drawing a request's `oneof` carries, as sent and as strokes: a Drawing as it is, a Raster
+    of line art traced (refused when blank), each checked against the limits. `unset`: (the field,
+    the problem) to say when neither is set. Errors name `PREFIX.FIELD`."""
+    from inkmotion.budget import check_budget
+    from inkmotion.codec.proto import drawing_from_proto, raster_from_proto
+    from inkmotion.limits import check_drawing, check_drawing_record, check_raster
+
+    form = request.WhichOneof(oneof)
+    if form is None:
+        raise InvalidInput(f"{prefix}.{unset[0]}", unset[1])
+    field_name = f"{prefix}.{form}"
+    if request.DESCRIPTOR.fields_by_name[form].message_type.name == "Drawing":
+        check_drawing(field_name, getattr(request, form), limits)
+        drawing = drawing_from_proto(getattr(request, form), field_name)
+        return drawing, drawing
+    from inkmotion.strokes.lineart import trace_lineart
+
+    check_raster(field_name, getattr(request, form), limits)
+    raster = raster_from_proto(getattr(request, form), field_name, limits.max_raster_pixels)
+    check_budget()
+    drawing = trace_lineart(raster)
+    if not drawing.strokes:
+        raise InvalidInput(field_name, "has no line art to trace: the raster is blank")
+    check_drawing_record(field_name, drawing, limits)
+    return raster, drawing

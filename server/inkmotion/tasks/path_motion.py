@@ -19,10 +19,10 @@ import numpy as np
 
 from inkmotion.codec.drawing import Animation, Drawing, Keyframe, Raster
 from inkmotion.errors import InvalidInput
-from inkmotion.limits import MAX_COORDINATE, Limits, check_drawing, check_drawing_record, check_raster, check_result_size, over
+from inkmotion.limits import MAX_COORDINATE, Limits, check_result_size, over
 from inkmotion.pipelines.base import ProgressCallback
 from inkmotion.tasks.base import (DRAWING, PATH, Input, Param, TaskSpec, check_params, enum_choices, in_given_form,
-                                  param_values, registered_models)
+                                  param_values, registered_models, strokes_or_line_art)
 from inkmotion.v1 import tasks_pb2
 
 PATH_FOLLOW = "path-follow"
@@ -104,37 +104,13 @@ def decode_path(request: tasks_pb2.PathMotionRequest, limits: Limits, prefix: st
     return points
 
 
-def _subject(request: tasks_pb2.PathMotionRequest, limits: Limits, prefix: str) -> tuple[Drawing | Raster, Drawing]:
-    """The subject as sent and as strokes (a raster traced as line art), within the limits."""
-    from inkmotion.budget import check_budget
-    from inkmotion.codec.proto import drawing_from_proto, raster_from_proto
-
-    form = request.WhichOneof("subject")
-    if form is None:
-        raise InvalidInput(f"{prefix}.subject", "is not set: give the subject that travels (a drawing or a raster)")
-    field_name = f"{prefix}.{form}"
-    if form == "drawing":
-        check_drawing(field_name, request.drawing, limits)
-        subject = drawing_from_proto(request.drawing, field_name)
-        return subject, subject
-    from inkmotion.strokes.lineart import trace_lineart
-
-    check_raster(field_name, request.raster, limits)
-    raster = raster_from_proto(request.raster, field_name, limits.max_raster_pixels)
-    check_budget()
-    subject = trace_lineart(raster)
-    if not subject.strokes:
-        raise InvalidInput(field_name, "has no line art to trace: the raster is blank")
-    check_drawing_record(field_name, subject, limits)
-    return raster, subject
-
-
 def check(request: tasks_pb2.PathMotionRequest, limits: Limits, prefix: str) -> PathMotionInputs:
     check_params(request, PARAMS, limits, prefix)  # ranges, and the choices' values
     frames = param_values(request, PARAMS, prefix)["frames"]
     if frames > limits.max_frames:  # the default, on a server that allows fewer
         raise over(f"{prefix}.frames", frames, limits.max_frames)
-    given, subject = _subject(request, limits, prefix)
+    given, subject = strokes_or_line_art(request, "subject", limits, prefix, (
+        "subject", "is not set: give the subject that travels (a drawing or a raster)"))
     path = decode_path(request, limits, prefix, (subject.width, subject.height))
     raster_out = isinstance(given, Raster)
     check_result_size(f"{prefix}.frames", frames, 0 if raster_out else subject.point_count,

@@ -21,10 +21,11 @@ import numpy as np
 
 from inkmotion.codec.drawing import Animation, Drawing, Raster
 from inkmotion.errors import InvalidInput
-from inkmotion.limits import Limits, check_drawing, check_drawing_record, check_raster, check_result_size, over
+from inkmotion.limits import Limits, check_raster, check_result_size, over
 from inkmotion.pipelines.base import Progress, ProgressCallback
 from inkmotion.tasks.base import (DRAWING, RASTER, TEXT, VIDEO, Input, Param, Runner, TaskSpec, check_params,
-                                  in_given_form, param_values, registered_models)
+                                  in_given_form, param_values, registered_models,
+                                  strokes_or_line_art)
 from inkmotion.v1 import tasks_pb2
 
 NAME = "video_motion"
@@ -67,30 +68,6 @@ class VideoMotionInputs:
     mask: np.ndarray | None  # bool [H, W] of the clip's first frame, or None: found by motion
     frames: int
     fps: float
-
-
-def _sketch(request: tasks_pb2.VideoMotionRequest, limits: Limits, prefix: str) -> tuple[Drawing | Raster, Drawing]:
-    from inkmotion.budget import check_budget
-    from inkmotion.codec.proto import drawing_from_proto, raster_from_proto
-
-    form = request.WhichOneof("sketch_form")
-    if form is None:
-        raise InvalidInput(f"{prefix}.sketch", "is not set: give the drawing to animate (strokes or line art)")
-    field_name = f"{prefix}.{form}"
-    if form == "sketch":
-        check_drawing(field_name, request.sketch, limits)
-        sketch = drawing_from_proto(request.sketch, field_name)
-        return sketch, sketch
-    from inkmotion.strokes.lineart import trace_lineart
-
-    check_raster(field_name, request.sketch_raster, limits)
-    raster = raster_from_proto(request.sketch_raster, field_name, limits.max_raster_pixels)
-    check_budget()
-    sketch = trace_lineart(raster)
-    if not sketch.strokes:
-        raise InvalidInput(field_name, "has no line art to trace: the raster is blank")
-    check_drawing_record(field_name, sketch, limits)
-    return raster, sketch
 
 
 def _clip(request: tasks_pb2.VideoMotionRequest, limits: Limits, prefix: str) -> list[Raster]:
@@ -144,7 +121,8 @@ def check(request: tasks_pb2.VideoMotionRequest, limits: Limits, prefix: str) ->
         raise InvalidInput(f"{prefix}.fps", f"{request.fps:g} is not a frame rate from 0 (excluded) to 1000")
     if len(request.prompt) > limits.max_prompt_chars:
         raise over(f"{prefix}.prompt", f"{len(request.prompt)} characters", f"{limits.max_prompt_chars} characters")
-    given, sketch = _sketch(request, limits, prefix)
+    given, sketch = strokes_or_line_art(request, "sketch_form", limits, prefix, (
+        "sketch", "is not set: give the drawing to animate (strokes or line art)"))
     clip = _clip(request, limits, prefix)
     mask = _mask(request, clip[0], limits, prefix)
     frames = request.frames if request.HasField("frames") else len(clip)
