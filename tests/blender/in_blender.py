@@ -485,7 +485,8 @@ def scenario_video(config: dict, report: dict, arrays: dict) -> None:
 
     step("the Animate from Video operator")
     set_form("video_motion", frames=config["frames"])
-    report["result"] = sorted(bpy.ops.inkmotion.animate_video(video=config["video"], start_frame=config["start_frame"]))
+    report["result"] = sorted(bpy.ops.inkmotion.animate_video(video=config["video"], start_frame=config["start_frame"],
+                                                              clip_start=config["clip_start"]))
     report["after"] = snapshot(obj, arrays, "after")
 
 

@@ -432,17 +432,19 @@ def test_follow_path_moves_the_subject_along_the_selected_stroke(blender, addon_
 
 
 def test_animate_from_video_moves_the_drawing_like_a_movie_file(blender, addon_zip, server, tmp_path):
-    clip = square_clip(tmp_path / "square.mp4")  # 36 px of travel: 1.5 times the square's width
+    clip = square_clip(tmp_path / "square.mp4")  # 4 px a frame at 12 fps, 36 px in all: 1.5 times the square's width
     (tmp_path / "notes.txt").write_text("not a video")
     strokes = [{"points": SQUARE, "radii": [1.5] * len(SQUARE)}]
     report, arrays = run_blender(blender, "video", tmp_path, zip=str(addon_zip), server=server.address,
                                  sketches=[{"name": "square", "strokes": strokes}], video=str(clip),
-                                 not_a_video=str(tmp_path / "notes.txt"), frames=8, start_frame=10)
+                                 not_a_video=str(tmp_path / "notes.txt"), frames=8, start_frame=10, clip_start=0.25)
     with Client(server.address) as client:
         info = next(t for t in client.capabilities().tasks if t.name == "video_motion")
     assert report["poll"] is True and info.available
     assert [p["name"] for p in report["form"]] == [p.name for p in info.parameters]
-    assert ["operator", "inkmotion.animate_video"] in [e[:2] for e in report["panel_draw"]]
+    drawn = [e[:2] for e in report["panel_draw"]]
+    assert ["operator", "inkmotion.animate_video"] in drawn
+    assert all(["prop", name] in drawn for name in ("video", "clip_start", "clip_end")), drawn
     assert "notes.txt: not a video that can be read" in (report["not_a_video_error"] or ""), report["not_a_video_error"]
     assert "choose the reference video" in (report["no_video_error"] or ""), report["no_video_error"]
 
@@ -454,12 +456,12 @@ def test_animate_from_video_moves_the_drawing_like_a_movie_file(blender, addon_z
     source = arrays["before"]["Sketch"][1]
     result = arrays["after"][info.label]
     assert_same_drawing(result[10], source, atol=1e-4)  # frame 0 is the drawing as it is
-    # The square slides right as the clip's does, by the same share of its width (1.5 widths at the
-    # end, the clip's frames sampled evenly), staying level and keeping its size and attributes.
+    # The square slides right as the clip's does from 0.25 s (frame 3, 12 px in) to the end (36 px):
+    # by the same share of its width (24 px: 1 width), staying level, keeping its size and attributes.
     width = np.ptp(source["position"][:, 0])
     shifts = np.array([(result[f]["position"][:, [0, 2]] - source["position"][:, [0, 2]]).mean(0) for f in range(10, 18)])
     assert (np.diff(shifts[:, 0]) > 0).all(), shifts
-    np.testing.assert_allclose(shifts[-1, 0] / width, 1.5, atol=0.05)
+    np.testing.assert_allclose(shifts[-1, 0] / width, 1.0, atol=0.05)
     assert np.abs(shifts[:, 1]).max() < 0.02 * width, shifts
     for frame, drawing in result.items():
         np.testing.assert_array_equal(drawing["counts"], source["counts"], err_msg=f"frame {frame}")

@@ -8,7 +8,7 @@ action of its own (a plugin's) runs through `inkmotion.run_task`.
 import zlib
 
 import bpy
-from bpy.props import BoolProperty, CollectionProperty, EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from . import form, gp_io, jobs
 from .jobs import CAPABILITIES, generic_reason
@@ -66,6 +66,10 @@ class InkMotionSettings(bpy.types.PropertyGroup):
     method: EnumProperty(name="Method", items=ANIMATE_METHODS, default="VECTOR")
     video: StringProperty(name="Reference", description="The reference video: a movie file (MP4, MOV, WebM, GIF) or "
                           "a folder of frame images", subtype="FILE_PATH")
+    clip_start: FloatProperty(name="Clip Start", description="Where in the reference video the motion starts, in seconds",
+                              default=0.0, min=0.0, unit="TIME_ABSOLUTE")
+    clip_end: FloatProperty(name="Clip End", description="Where it stops, in seconds (0: the video's end)",
+                            default=0.0, min=0.0, unit="TIME_ABSOLUTE")
     use_start_frame: BoolProperty(name="Start Frame", description="Put the first output keyframe on a chosen frame "
                                   "(off: the start key for Inbetween, else the current frame)")
     start_frame: IntProperty(name="Start Frame", default=1)
@@ -90,7 +94,7 @@ def fill_operator(op, settings: InkMotionSettings, task: str) -> None:
     if task == jobs.TEXT_MOTION:
         op.method = settings.method
     if task == jobs.VIDEO_MOTION:
-        op.video = settings.video
+        op.video, op.clip_start, op.clip_end = settings.video, settings.clip_start, settings.clip_end
     if task not in jobs.BUILT_IN:
         op.task_name = task
 
@@ -139,6 +143,9 @@ class INKMOTION_PT_main(_Panel, bpy.types.Panel):
             col.prop(settings, "method")
         if task == jobs.VIDEO_MOTION:
             col.prop(settings, "video")
+            row = col.row(align=True)
+            row.prop(settings, "clip_start")
+            row.prop(settings, "clip_end")
         form_info = infos.get(settings.form_task)
         if form_info is not None and len(form.parameters(settings, form_info.name)) != len(form_info.parameters):
             _sync_soon()
