@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # torch is named first and pinned: the CPU wheel here, never an unpinned CUDA download.
-python3 -m pip install --quiet --disable-pip-version-check torch==2.13.0 -e '.[dev]'
+python3 -m pip install --quiet --disable-pip-version-check torch==2.13.0 -e '.[dev,ray]'
 
 # buf lints the contract (tests/test_contract.py); it comes from npm as @bufbuild/buf.
 if [ ! -x .tools/node_modules/.bin/buf ]; then

@@ -144,6 +144,10 @@ def check_serve_numbers(args) -> None:
     if not math.isfinite(args.check_timeout):
         raise InvalidInput("--check-timeout", f"{args.check_timeout} is not a number of seconds")
     check_range("--check-timeout", args.check_timeout, 0.1, 3600)
+    if args.ray_workers is not None:
+        check_range("--ray-workers", args.ray_workers, 1, 100_000)
+    if args.backend != "ray" and (args.ray_address or args.ray_workers):
+        raise InvalidInput("--ray-address" if args.ray_address else "--ray-workers", "is for --backend ray")
 
 
 def server_limits(caps: service_pb2.GetCapabilitiesResponse) -> Limits:
@@ -298,6 +302,7 @@ def cmd_serve(args) -> int:
         max_message_mb=args.max_message_mb, drain_timeout=args.drain_timeout,
         plugins=args.plugin + [m for m in os.environ.get("INKMOTION_PLUGINS", "").split(",") if m],
         max_queued_per_user=args.max_queued_per_user, check_timeout=args.check_timeout,
+        ray_address=args.ray_address, ray_workers=args.ray_workers,
     )
     if args.cpu_offload:
         os.environ[OFFLOAD_ENV] = "1"  # read by the model loader in the worker threads
@@ -429,6 +434,28 @@ def _animate_in_process(request, spec, args) -> int:
         bar.close()
     paths = write_animation(animation, args.output)
     print(f"wrote {len(paths)} file(s) to {args.output} in {time.perf_counter() - started:.2f} s", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_cluster(args) -> int:
+    """Where a server runs its jobs: its backend and each worker's node, device, state, job, jobs
+    done and loaded models (from GetCapabilities, not Ray's dashboard)."""
+    with _client(args) as client:
+        caps = client.capabilities()
+    states = {service_pb2.WORKER_STATE_STARTING: "starting", service_pb2.WORKER_STATE_IDLE: "idle",
+              service_pb2.WORKER_STATE_BUSY: "busy", service_pb2.WORKER_STATE_LOST: "lost"}
+    print(f"server {args.server} (InkMotion {caps.server_version}), {caps.backend or 'local'} backend, "
+          f"{len(caps.workers)} worker(s)")
+    rows = [("WORKER", "NODE", "DEVICE", "STATE", "JOB", "DONE", "MODELS")]
+    for w in caps.workers:
+        rows.append((w.name, w.node[:12], w.device.name, states.get(w.state, "?"), w.job_id[:12] or "-",
+                     str(w.jobs_done), ", ".join(w.models) or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    for w in caps.workers:
+        if w.detail and w.state in (service_pb2.WORKER_STATE_LOST, service_pb2.WORKER_STATE_STARTING):
+            print(f"{w.name}: {w.detail}")
     return EXIT_OK
 
 
@@ -615,7 +642,11 @@ def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="job store and results (default: env INKMOTION_DATA, else ~/.local/share/inkmotion)")
     serve.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     serve.add_argument("--backend", default="local", choices=list(BACKENDS),
-                       help="where jobs run: local (in this process, one worker per device; the default)")
+                       help="where jobs run: local (in this process, one worker per device; the default), or "
+                            "ray (actors on a Ray cluster: pip install -e '.[ray]')")
+    serve.add_argument("--ray-address", help="ray: the cluster, 'auto' or HEAD:PORT (default: start a local one)")
+    serve.add_argument("--ray-workers", type=int, help="ray: at most this many workers (default: one per GPU, or "
+                                                       "per CPU with --device cpu)")
     serve.add_argument("--token-file", type=Path,
                        help="one 'NAME TOKEN [max-priority=N] [max-queued=N]' per line: turns on authentication")
     serve.add_argument("--tls-cert", type=Path, help="server certificate (PEM)")
@@ -662,6 +693,11 @@ def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     jobs.add_argument("-o", "--output", metavar="OUT")
     _add_remote(jobs, required=True)
     jobs.set_defaults(func=cmd_jobs)
+
+    cluster = commands.add_parser("cluster", help="a server's workers: nodes, devices, loaded models, current jobs",
+                                  epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_remote(cluster, required=True)
+    cluster.set_defaults(func=cmd_cluster)
 
     models = commands.add_parser("models", help="list the tasks and models (here or on a server), or pull weights")
     models.add_argument("action", nargs="?", choices=["list", "pull", "loras"], default="list",

@@ -167,20 +167,25 @@ class Executor:
             self._finish(job_id, FAILED, error=f"{type(exc).__name__}: {exc}")
             log.error("job %s: failed", job_id, exc_info=exc)
 
-    def stopped_by_shutdown(self, job_id: str) -> None:
-        """A running job stopped by a shutdown (or a lost worker): back in the queue while it has
-        attempts left, else interrupted."""
+    def stopped_by_shutdown(self, job_id: str, why: str = "the server shut down") -> None:
+        """A running job stopped by a shutdown (or a lost worker: `why`): back in the queue while it
+        has attempts left, else interrupted."""
         job = self.store.get(job_id)
         if job is None or job.state != RUNNING:
             return
         if job.attempts < self.max_attempts:
-            self.store.requeue(job_id, f"re-queued: the server shut down during attempt {job.attempts}")
-            log.warning("job %s: interrupted by the shutdown; re-queued for the next start", job_id)
+            self.store.requeue(job_id, f"re-queued: {why} during attempt {job.attempts}")
+            log.warning("job %s: stopped (%s); re-queued for the next start", job_id, why)
         else:
             self.store.finish(job_id, INTERRUPTED, from_states=(RUNNING,),
-                              error=f"the server shut down while the job ran ({job.attempts} attempts)")
-            log.warning("job %s: interrupted by the shutdown (its last allowed attempt)", job_id)
+                              error=f"{why} while the job ran ({job.attempts} attempts)")
+            log.warning("job %s: interrupted (%s, its last allowed attempt)", job_id, why)
         self.publish_state(job_id)
+
+    def failed(self, attempt: Attempt, error: str) -> None:
+        """A run that failed elsewhere (a remote worker), said in its own words."""
+        self._finish(attempt.job_id, FAILED, error=error)
+        log.error("job %s: failed: %s", attempt.job_id, error)
 
     def cancel_queued(self, job_id: str) -> bool:
         """Cancel a job that has not started; False if it had (or is gone)."""

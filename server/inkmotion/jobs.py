@@ -145,6 +145,7 @@ class JobRecord:
             device=self.device,
             priority=self.priority,
             label=self.label,
+            attempts=self.attempts,
         )
         if self.result_info:
             job.result.ParseFromString(self.result_info)

@@ -58,6 +58,9 @@ class ServerConfig:
     plugins: list[str] = field(default_factory=list)
     max_queued_per_user: int = 1000
     check_timeout: float = 10.0
+    # The ray backend's: the cluster (None: a local one), and the most workers to start.
+    ray_address: str | None = None
+    ray_workers: int | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -119,7 +122,12 @@ class Server:
         self.store = await asyncio.to_thread(
             open_data_dir, data_dir, lambda message: loop.call_soon_threadsafe(self._store_failed, message))
         self.hub = EventHub(loop)
-        self.backend = self.backend_class(self.store, self.hub, self.devices, self.limits, max_attempts=config.max_attempts)
+        options = {}
+        if config.backend == "ray":
+            options = dict(address=config.ray_address, device=config.device, workers=config.ray_workers,
+                           plugins=config.plugins)
+        self.backend = self.backend_class(self.store, self.hub, self.devices, self.limits,
+                                          max_attempts=config.max_attempts, **options)
         policy = QueuePolicy(max_priority=0 if self.auth.required else 10, max_queued=config.max_queued_per_user)
         # Checks run in processes of their own (started with the plugins, in the background).
         self.checks = CheckPool(CHECK_PROCESSES, self.limits, config.plugins, config.check_timeout)

@@ -100,6 +100,8 @@ class AnimationService(service_grpc.AnimationServiceServicer):
             devices=self.backend.devices(),
             limits=self.limits.to_proto(),
             auth_required=self.auth.required,
+            backend=self.backend.name,
+            workers=self.backend.workers(),
         )
         for spec in tasks.registry().values():
             response.tasks.append(spec.describe(self.limits))

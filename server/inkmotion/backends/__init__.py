@@ -1,5 +1,5 @@
 """Where jobs run. The service talks to a `Backend`, chosen by name (`inkmotion serve --backend`):
-`local` runs jobs in this process, one worker per device. Every backend runs a job's work through
+`local` runs jobs in this process, one worker per device; `ray` on the actors of a Ray cluster. Every backend runs a job's work through
 the same `inkmotion.executor`, so the service cannot tell them apart."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from inkmotion.errors import InvalidInput
 # Name -> "module:class"; imported only when chosen, so a backend's own dependencies stay optional.
 BACKENDS = {
     "local": "inkmotion.backends.local:LocalBackend",
+    "ray": "inkmotion.backends.ray:RayBackend",  # needs the `ray` extra
 }
 
 

@@ -11,6 +11,8 @@ class Backend(abc.ABC):
     """Runs jobs that are already in the job store as QUEUED, and reports through the event hub.
     The backend owns the queue's order (fair share across users)."""
 
+    name = ""  # as `inkmotion serve --backend` names it
+
     @abc.abstractmethod
     async def start(self) -> None:
         """Recover jobs left over from a previous run and start taking work."""
@@ -41,3 +43,16 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def devices(self) -> list[service_pb2.DeviceInfo]:
         """The devices jobs run on."""
+
+    def workers(self) -> list[service_pb2.WorkerInfo]:
+        """Where jobs run now: each worker's device, state, loaded models, job and jobs done."""
+        return []
+
+
+def loaded_models(device: str | None = None) -> list[str]:
+    """The models this process holds loaded (on `device`), most recently used first; none when no
+    model was ever loaded (the cache, and torch, not imported yet)."""
+    import sys
+
+    cache = sys.modules.get("inkmotion.models.cache")
+    return cache and sys.modules["inkmotion.models"].CACHE.loaded(device) or []

@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 
 from inkmotion import tasks
-from inkmotion.backends.base import Backend
+from inkmotion.backends.base import Backend, loaded_models
 from inkmotion.events import EventHub, snapshot_event
 from inkmotion.executor import Attempt, Executor
 from inkmotion.jobs import FAILED, QUEUED, RUNNING, JobStore, StoreFailure
@@ -73,6 +73,8 @@ def _settle(future: asyncio.Future, outcome: str, value) -> None:
 
 
 class LocalBackend(Backend):
+    name = "local"
+
     def __init__(
         self,
         store: JobStore,
@@ -102,6 +104,7 @@ class LocalBackend(Backend):
         self._handoff: OrderedDict[str, tasks.Checked] = OrderedDict()
         self._workers: list[asyncio.Task] = []
         self._threads = {d: DeviceThread(f"inkmotion-{d}") for d in devices}
+        self._done: dict[str, int] = {}  # device -> jobs run to an end
 
     # -- Backend ------------------------------------------------------------------------------
 
@@ -167,6 +170,15 @@ class LocalBackend(Backend):
         for thread in self._threads.values():
             thread.stop()
 
+    def workers(self) -> list[service_pb2.WorkerInfo]:
+        from inkmotion.devices import describe
+
+        running = {attempt.device: job_id for job_id, attempt in list(self._running.items())}
+        return [service_pb2.WorkerInfo(
+            name=device, node="local", device=describe(device), models=loaded_models(device),
+            state=service_pb2.WORKER_STATE_BUSY if device in running else service_pb2.WORKER_STATE_IDLE,
+            job_id=running.get(device, ""), jobs_done=self._done.get(device, 0)) for device in self.device_names]
+
     def stuck(self) -> bool:
         """Whether a device thread is still inside a job (after a drain: one that never ended)."""
         return any(thread.busy for thread in self._threads.values())
@@ -203,6 +215,7 @@ class LocalBackend(Backend):
                     pass
             finally:
                 self._running.pop(job.id, None)
+                self._done[device] = self._done.get(device, 0) + 1
             self.executor.publish_state(job.id)
 
     def _claim(self, device: str):

@@ -4,6 +4,7 @@ that run on the same device."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from inkmotion.models.loading import TextToVideo, choose_dtype, load_motion_strokes, load_text_to_video
@@ -21,6 +22,8 @@ class ModelCache:
 
     def __init__(self):
         self._models: dict[tuple, TextToVideo] = {}
+        self._names: dict[tuple, str] = {}  # key -> the registry name (or folder) it was loaded as
+        self._used: dict[tuple, float] = {}  # key -> when a job last asked for it
         self._locks: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
         self.loads = 0  # how many times a model was actually loaded
@@ -52,7 +55,15 @@ class ModelCache:
                 with self._lock:
                     self._models[key] = model
                     self.loads += 1
+            with self._lock:
+                self._names[key], self._used[key] = spec.name, time.monotonic()
             return model
+
+    def loaded(self, device: str | None = None) -> list[str]:
+        """The names of the models loaded (on `device`, else anywhere), most recently used first."""
+        with self._lock:
+            keys = [k for k in self._models if device is None or k[3] == device or k[3].split(":")[0] == device]
+            return list(dict.fromkeys(self._names[k] for k in sorted(keys, key=lambda k: -self._used.get(k, 0.0))))
 
     def __contains__(self, key: tuple) -> bool:
         return key in self._models
@@ -64,6 +75,8 @@ class ModelCache:
         """Drop every model (jobs still holding one keep it until they finish)."""
         with self._lock:
             self._models.clear()
+            self._names.clear()
+            self._used.clear()
             self._locks.clear()
         import torch
 

@@ -10,6 +10,19 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class WorkerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WORKER_STATE_UNSPECIFIED: _ClassVar[WorkerState]
+    WORKER_STATE_STARTING: _ClassVar[WorkerState]
+    WORKER_STATE_IDLE: _ClassVar[WorkerState]
+    WORKER_STATE_BUSY: _ClassVar[WorkerState]
+    WORKER_STATE_LOST: _ClassVar[WorkerState]
+WORKER_STATE_UNSPECIFIED: WorkerState
+WORKER_STATE_STARTING: WorkerState
+WORKER_STATE_IDLE: WorkerState
+WORKER_STATE_BUSY: WorkerState
+WORKER_STATE_LOST: WorkerState
+
 class GetCapabilitiesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
@@ -126,6 +139,26 @@ class DeviceInfo(_message.Message):
     memory_bytes: int
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., memory_bytes: _Optional[int] = ...) -> None: ...
 
+class WorkerInfo(_message.Message):
+    __slots__ = ("name", "node", "device", "state", "models", "job_id", "jobs_done", "detail")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOBS_DONE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    node: str
+    device: DeviceInfo
+    state: WorkerState
+    models: _containers.RepeatedScalarFieldContainer[str]
+    job_id: str
+    jobs_done: int
+    detail: str
+    def __init__(self, name: _Optional[str] = ..., node: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., state: _Optional[_Union[WorkerState, str]] = ..., models: _Optional[_Iterable[str]] = ..., job_id: _Optional[str] = ..., jobs_done: _Optional[int] = ..., detail: _Optional[str] = ...) -> None: ...
+
 class Limits(_message.Message):
     __slots__ = ("max_frames", "max_strokes", "max_points_per_stroke", "max_points", "max_canvas_size", "max_raster_pixels", "max_prompt_chars", "max_steps", "max_message_bytes", "max_reference_frames", "max_result_points", "max_result_pixels")
     MAX_FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -155,20 +188,24 @@ class Limits(_message.Message):
     def __init__(self, max_frames: _Optional[int] = ..., max_strokes: _Optional[int] = ..., max_points_per_stroke: _Optional[int] = ..., max_points: _Optional[int] = ..., max_canvas_size: _Optional[int] = ..., max_raster_pixels: _Optional[int] = ..., max_prompt_chars: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_reference_frames: _Optional[int] = ..., max_result_points: _Optional[int] = ..., max_result_pixels: _Optional[int] = ...) -> None: ...
 
 class GetCapabilitiesResponse(_message.Message):
-    __slots__ = ("server_version", "tasks", "models", "devices", "limits", "auth_required")
+    __slots__ = ("server_version", "tasks", "models", "devices", "limits", "auth_required", "backend", "workers")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     DEVICES_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     AUTH_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     tasks: _containers.RepeatedCompositeFieldContainer[TaskInfo]
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     devices: _containers.RepeatedCompositeFieldContainer[DeviceInfo]
     limits: Limits
     auth_required: bool
-    def __init__(self, server_version: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[TaskInfo, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., devices: _Optional[_Iterable[_Union[DeviceInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., auth_required: _Optional[bool] = ...) -> None: ...
+    backend: str
+    workers: _containers.RepeatedCompositeFieldContainer[WorkerInfo]
+    def __init__(self, server_version: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[TaskInfo, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., devices: _Optional[_Iterable[_Union[DeviceInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., auth_required: _Optional[bool] = ..., backend: _Optional[str] = ..., workers: _Optional[_Iterable[_Union[WorkerInfo, _Mapping]]] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ("text_motion", "video_motion", "raster_text_motion", "path_motion", "inbetween", "plugin", "priority", "label", "request_id")

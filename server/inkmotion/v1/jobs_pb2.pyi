@@ -29,7 +29,7 @@ JOB_STATE_CANCELLED: JobState
 JOB_STATE_INTERRUPTED: JobState
 
 class Job(_message.Message):
-    __slots__ = ("id", "owner", "task", "state", "progress", "step", "total_steps", "message", "error", "created_at", "started_at", "finished_at", "queue_position", "model", "device", "priority", "result", "label", "task_name")
+    __slots__ = ("id", "owner", "task", "state", "progress", "step", "total_steps", "message", "error", "created_at", "started_at", "finished_at", "queue_position", "model", "device", "priority", "result", "label", "task_name", "attempts")
     ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,7 @@ class Job(_message.Message):
     RESULT_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     TASK_NAME_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     id: str
     owner: str
     task: _tasks_pb2.Task
@@ -68,7 +69,8 @@ class Job(_message.Message):
     result: _drawing_pb2.AnimationInfo
     label: str
     task_name: str
-    def __init__(self, id: _Optional[str] = ..., owner: _Optional[str] = ..., task: _Optional[_Union[_tasks_pb2.Task, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., progress: _Optional[float] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., queue_position: _Optional[int] = ..., model: _Optional[str] = ..., device: _Optional[str] = ..., priority: _Optional[int] = ..., result: _Optional[_Union[_drawing_pb2.AnimationInfo, _Mapping]] = ..., label: _Optional[str] = ..., task_name: _Optional[str] = ...) -> None: ...
+    attempts: int
+    def __init__(self, id: _Optional[str] = ..., owner: _Optional[str] = ..., task: _Optional[_Union[_tasks_pb2.Task, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., progress: _Optional[float] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., queue_position: _Optional[int] = ..., model: _Optional[str] = ..., device: _Optional[str] = ..., priority: _Optional[int] = ..., result: _Optional[_Union[_drawing_pb2.AnimationInfo, _Mapping]] = ..., label: _Optional[str] = ..., task_name: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
 
 class JobQueued(_message.Message):
     __slots__ = ("position",)
