@@ -121,11 +121,26 @@ def test_animate_refuses_bad_numbers_in_one_line(tmp_path, vector_sketches, rast
         (["--max-message-mb", "4096"], "--max-message-mb: 4096 is over the limit of 2047"),
         (["--drain-timeout", "-1"], "--drain-timeout: -1.0 is under the minimum of 0"),
         (["--drain-timeout", "inf"], "--drain-timeout: inf is not a number of seconds"),
+        (["--ray-workers", "0", "--backend", "ray"], "--ray-workers: 0 is under the minimum of 1"),
+        (["--ray-address", "auto"], "--ray-address: is for --backend ray"),
     ],
 )
 def test_serve_refuses_bad_numbers_in_one_line(tmp_path, args, message):
     run = inkmotion("serve", "--data-dir", tmp_path, *args)
     assert (run.returncode, lines(run.stderr)) == (cli.EXIT_USAGE, [f"inkmotion: error: {message}"])
+
+
+def test_serve_without_ray_says_how_to_get_it_in_one_line(tmp_path):
+    """A Python without the `ray` extra (a folder first on the path whose `ray` will not import)."""
+    blocker = tmp_path / "no-ray" / "ray"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker.parent), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "inkmotion.cli", "serve", "--data-dir", str(tmp_path / "data"),
+                          "--port", "0", "--backend", "ray"], capture_output=True, text=True, timeout=120, env=env)
+    said = [line for line in lines(run.stderr) if "error" in line.lower()]
+    assert run.returncode != 0 and len(said) == 1, run.stderr
+    assert "ray is not installed here: pip install -e '.[ray]'" in said[0], said
 
 
 # -- commands that only talk to a server --------------------------------------------------------

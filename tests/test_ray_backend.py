@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from harness import ServerProcess, models_config
+from harness import ServerProcess, inbetween_request, models_config
 from inkmotion.client import Client
 from inkmotion.codec.drawing import Drawing, Stroke
 from inkmotion.codec.proto import drawing_to_proto
@@ -194,3 +194,66 @@ def test_the_server_sigkilled_with_the_cluster_up_runs_its_job_once_after_the_re
         assert len(client.result(job.id).keyframes) == 2
         assert [j.id for j in client.jobs()].count(job.id) == 1, "one job, finished once"
         wait_for(lambda: len(idle(server)) == 2, "the new server's workers")
+
+
+def test_a_node_stopped_mid_job_loses_the_job_to_the_other_node(server, cluster):
+    """Stops the second node (the head's going is the cluster's: the next test), and starts it again."""
+    with Client(server.address, token=ANN) as client:
+        wait_for(lambda: len(idle(server)) == 2, "both workers")
+        jobs = [client.submit(text_job("tiny-a", steps=40)), client.submit(text_job("tiny-b", steps=40))]
+        running = [running_on(client, j.id) for j in jobs]
+        nodes = {w.name: w.node for w in client.capabilities().workers}
+        second = cluster_node_ids(cluster)[1]
+        [on_second] = [j for j in running if nodes[j.device] == second]
+        cluster.stop_node(1)
+        finals = [ended(client, j.id) for j in jobs]
+        assert all(f.state == jobs_pb2.JOB_STATE_SUCCEEDED for f in finals), [f.error for f in finals]
+        moved = next(f for f in finals if f.id == on_second.id)
+        assert moved.attempts == 2 and nodes.get(moved.device) != second, (moved.device, moved.attempts)
+    cluster.restart_node(1)
+    wait_for(lambda: len(idle(server)) == 2, "a worker on the node started again", 90)
+
+
+def cluster_node_ids(cluster) -> list[str]:
+    """The Ray node id of each node process `cluster` started, in order (by the node's custom resource)."""
+    code = ("import json, ray; ray.init(address=%r, log_to_driver=False, configure_logging=False); "
+            "print(json.dumps({k: n['NodeID'] for n in ray.nodes() if n['Alive'] for k in n['Resources'] "
+            "if k.startswith('node_')}))" % cluster.address)
+    import json
+
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    by_resource = json.loads(run.stdout.strip().splitlines()[-1])
+    return [by_resource[next(iter(node["resources"]))] for node in cluster.nodes]
+
+
+def health(address: str) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status
+
+
+def test_the_cluster_going_away_turns_health_to_not_serving_and_jobs_wait_for_it(tmp_path):
+    """A cluster of its own: the head stopped for longer than Ray's driver waits for its GCS (60 s),
+    the server stays up and says NOT_SERVING; a job submitted meanwhile runs once the head is back."""
+    from grpc_health.v1 import health_pb2
+
+    serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+    node = {"num_cpus": 1, "num_gpus": 1}
+    with LocalCluster([node]) as alone, ServerProcess(tmp_path / "data", "--backend", "ray", "--ray-address",
+                                                      alone.address, "--device", "auto") as proc:
+        wait_for(lambda: len(idle(proc)) == 1, "the worker")
+        assert health(proc.address) == serving
+        alone.stop_node(0)
+        wait_for(lambda: health(proc.address) == not_serving, "health to say NOT_SERVING", 30)
+        time.sleep(65)  # past the 60 s after which a Ray driver that lost its GCS ends its process
+        assert proc.proc.poll() is None, "the server outlived the cluster"
+        assert health(proc.address) == not_serving
+        with Client(proc.address) as client:
+            waiting = client.submit(inbetween_request(sketch(), sketch()))
+            assert client.job(waiting.id).state == jobs_pb2.JOB_STATE_QUEUED
+            alone.restart_node(0)
+            wait_for(lambda: health(proc.address) == serving, "health to say SERVING again", 90)
+            final = ended(client, waiting.id)
+        assert final.state == jobs_pb2.JOB_STATE_SUCCEEDED, final.error

@@ -66,6 +66,7 @@ def test_capabilities_describe_the_server(client):
     assert set(tasks["video_motion"].models) == {"motion-transfer", "sketch-animator"}
     assert not tasks["sculpt"].available and tasks["sculpt"].unavailable_reason == "the studio has not installed the sculpting weights yet"
     assert [d.name for d in caps.devices] == ["cpu"]
+    assert caps.backend == "local" and [(w.name, w.node, w.device.name) for w in caps.workers] == [("cpu", "local", "cpu")]
     assert caps.limits.max_frames == 128 and caps.limits.max_message_bytes == 64 * 1024 * 1024
     assert not caps.auth_required
 
@@ -77,6 +78,8 @@ def test_inbetween_job_streams_events_and_keeps_the_keys(client, vector_sketches
     events = list(client.watch(job.id))
     kinds = [event_kind(e) for e in events]
     assert kinds[-1] == "finished"
+    [worker] = client.capabilities().workers  # the local backend's one device, free again, one more job done
+    assert worker.state == service_pb2.WORKER_STATE_IDLE and worker.jobs_done >= 1 and not worker.job_id
     assert "progress" in kinds and kinds.index("progress") < len(kinds) - 1
     steps = [e.progress.step for e in events if event_kind(e) == "progress"]
     assert steps == sorted(steps) and steps[-1] == 7

@@ -61,6 +61,7 @@ class Attempt:
     device: str
     cancel: threading.Event = field(default_factory=threading.Event)
     shutdown: bool = False  # cancelled by a drain, not by a user: the job goes back in the queue
+    lost: str = ""  # why its worker went away under it (a remote backend's): the job goes back in the queue
     job: jobs_pb2.Job | None = None  # as it was when it started; progress events update a copy
     last_saved: float = 0.0
     last_event: float = 0.0

@@ -152,6 +152,7 @@ class Server:
         except RuntimeError as exc:
             raise InvalidInput("--port", f"cannot listen on {address}: {exc}") from None
         await self.grpc.start()
+        self.backend.on_health = lambda serving, why: loop.call_soon_threadsafe(self._backend_health, serving, why)
         await self.backend.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -168,6 +169,16 @@ class Server:
         log.error("health: NOT_SERVING (%s)", message)
         for name in ("", SERVICE_NAME):
             asyncio.ensure_future(self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING))
+
+    def _backend_health(self, serving: bool, why: str) -> None:
+        """Where jobs run went away (NOT_SERVING; jobs wait) or came back (SERVING, unless the
+        job store failed meanwhile)."""
+        if serving and self.store.failure is not None:
+            return
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        (log.info if serving else log.error)("health: %s (%s)", "SERVING" if serving else "NOT_SERVING", why)
+        for name in ("", SERVICE_NAME):
+            asyncio.ensure_future(self.health.set(name, status))
 
     async def _watch_store(self, interval: float = 2.0) -> None:
         """A cheap read now and then, so a database that fails while idle is noticed too."""

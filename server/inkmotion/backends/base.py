@@ -12,6 +12,9 @@ class Backend(abc.ABC):
     The backend owns the queue's order (fair share across users)."""
 
     name = ""  # as `inkmotion serve --backend` names it
+    # Set by the server: the backend tells it when it cannot run jobs (a cluster gone) and when it
+    # can again, health(serving, why); health then says NOT_SERVING, and jobs wait.
+    on_health = staticmethod(lambda serving, why: None)
 
     @abc.abstractmethod
     async def start(self) -> None:

@@ -73,6 +73,20 @@ def import_ray():
     return ray
 
 
+def _reachable(address: str | None, timeout: float = 1.0) -> bool:
+    """Whether something listens at HOST:PORT (the GCS): a cheap check that never blocks long."""
+    import socket
+
+    if not address:
+        return True
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def _last_line(exc: BaseException) -> str:
     """An error from a worker in one line: the original exception's last line, not Ray's traceback."""
     text = str(exc).strip().splitlines()
@@ -227,6 +241,9 @@ class RayBackend(Backend):
         self._draining = False
         self._actor_class = None
         self._start_failures = 0  # workers in a row that died while starting
+        self.connected = False
+        self._next_index = 0
+        self._gcs: str | None = None  # HOST:PORT of the cluster's GCS (an external cluster's)
 
     # -- starting -----------------------------------------------------------------------------
 
@@ -249,8 +266,11 @@ class RayBackend(Backend):
         options = {"namespace": NAMESPACE, "log_to_driver": False, "configure_logging": False}
         if self.address:
             ray.init(address=self.address, **options)
+            self._gcs = ray.get_runtime_context().gcs_address  # watched: a cluster can go away
         else:  # a local cluster, started here and ended with the server
             ray.init(num_cpus=self.local_cpus or os.cpu_count(), include_dashboard=False, **options)
+        self.connected = True
+        self._start_failures = 0
         env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES) or k in ENV_NAMES}
         resources = {"num_cpus": 1} if self.device_request == "cpu" else {"num_cpus": 0, "num_gpus": 1}
         self._actor_class = ray.remote(max_concurrency=4, max_restarts=0, **resources)(WorkerActor).options(
@@ -271,9 +291,13 @@ class RayBackend(Backend):
         in the log and in `inkmotion cluster`, not retried for ever)."""
         if self._start_failures >= START_FAILURES:
             return
+        lost = [s for s in self.slots if s.state == service_pb2.WORKER_STATE_LOST and not s.job_id]
+        for slot in lost[:max(0, len(lost) - 8)]:  # the last few lost stay listed, for `inkmotion cluster`
+            self.slots.remove(slot)
         live = [s for s in self.slots if s.state != service_pb2.WORKER_STATE_LOST]
         for _ in range(self._capacity() - len(live)):
-            slot = Slot(index=len(self.slots))
+            self._next_index += 1
+            slot = Slot(index=self._next_index - 1)
             slot.actor = self._actor_class.remote(*self._actor_args)
             slot.ready = slot.actor.hello.remote()
             slot.thread = DeviceThread(f"inkmotion-ray-{slot.index}")
@@ -311,6 +335,17 @@ class RayBackend(Backend):
 
     async def _monitor(self) -> None:
         while not self._draining:
+            if self.connected and self._gcs is not None and not await asyncio.to_thread(_reachable, self._gcs):
+                await asyncio.to_thread(self._disconnect, f"the Ray cluster at {self.address} does not answer")
+            if not self.connected:
+                if await asyncio.to_thread(_reachable, self._gcs):
+                    try:
+                        await asyncio.to_thread(self._connect)
+                        self.on_health(True, f"the Ray cluster at {self.address} is back")
+                    except Exception as exc:
+                        log.warning("ray: the cluster answers but cannot be joined yet: %s", _last_line(exc))
+                await asyncio.sleep(MONITOR_SECONDS)
+                continue
             try:
                 await asyncio.to_thread(self._settle_starting)
                 await asyncio.to_thread(self._grow)
@@ -319,6 +354,21 @@ class RayBackend(Backend):
             self._wake.set()
             await asyncio.sleep(MONITOR_SECONDS if all(s.state != service_pb2.WORKER_STATE_STARTING for s in self.slots)
                                 else 0.2)
+
+    def _disconnect(self, why: str) -> None:
+        """The cluster went away: say so (health NOT_SERVING), give running jobs back to the queue,
+        and leave Ray before its driver gives up on the GCS and ends this process (60 s)."""
+        self.connected = False
+        self.on_health(False, why)
+        for slot in self.slots:
+            if slot.state != service_pb2.WORKER_STATE_LOST:
+                self._lose(slot, why)
+        for attempt in list(self._running.values()):
+            attempt.lost = why  # the follower re-queues it when its Ray call fails
+        try:
+            self.ray.shutdown()
+        except Exception as exc:
+            log.warning("ray: leaving the cluster: %s", _last_line(exc))
 
     # -- Backend ------------------------------------------------------------------------------
 
@@ -395,7 +445,7 @@ class RayBackend(Backend):
     async def _dispatch(self) -> None:
         while not self._draining:
             started = False
-            for job_id in list(self.queue.order()):
+            for job_id in list(self.queue.order()) if self.connected else ():
                 record = self.store.get(job_id)
                 if record is None or record.state != QUEUED:
                     self.queue.remove(job_id)
@@ -469,15 +519,18 @@ class RayBackend(Backend):
                 if ready:
                     break
             out = ray.get(ref)
-        except ray.exceptions.RayActorError as exc:  # its process or node died
-            self._lose(slot, f"{type(exc).__name__}: the worker's process ended")
-            self.executor.stopped_by_shutdown(job_id, why=f"worker {slot.name} was lost")
+        except Exception as exc:
+            if not (isinstance(exc, ray.exceptions.RayActorError) or attempt.lost):
+                self.executor.ended(attempt, exc)
+                return
+            # Its process or node died, or the whole cluster went away.
+            why = attempt.lost or f"worker {slot.name} was lost"
+            if slot.state != service_pb2.WORKER_STATE_LOST:
+                self._lose(slot, f"{type(exc).__name__}: the worker's process ended")
+            self.executor.stopped_by_shutdown(job_id, why=why)
             record = self.store.get(job_id)
             if record is not None and record.state == QUEUED:
                 self.queue.add(record.id, record.owner, record.priority, record.seq)
-            return
-        except Exception as exc:
-            self.executor.ended(attempt, exc)
             return
         slot.models = out.get("models", slot.models)
         if out["ok"]:
@@ -540,12 +593,21 @@ class LocalCluster:
         return self
 
     def add(self, node: dict, head: bool = False):
-        import subprocess
-
-        process = subprocess.Popen(self._command(node, head), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True)
+        """Start one more node (the head first): its `ray start --block` process."""
+        process = self._spawn(node, head)
         self.processes.append(process)
         return process
+
+    def restart_node(self, index: int) -> None:
+        """Start a stopped node again, as it was (the head on its port: the cluster comes back)."""
+        self.stop_node(index)
+        self.processes[index] = self._spawn(self.nodes[index], head=index == 0)
+
+    def _spawn(self, node: dict, head: bool):
+        import subprocess
+
+        return subprocess.Popen(self._command(node, head), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
 
     def alive_nodes(self) -> int:
         """How many nodes the cluster counts alive (asked from a throwaway driver process)."""
