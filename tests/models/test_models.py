@@ -158,6 +158,21 @@ def test_model_cache_loads_once_and_shares(tiny_dir):
     assert again is not got[0] and cache.loads == 2
 
 
+def test_model_cache_says_what_it_holds_by_every_name_it_was_asked_for(tiny_dir):
+    """What a worker reports for model affinity: two registry names for one folder share one load,
+    and both are held; most recently used first; per device."""
+    import dataclasses
+
+    cache = models.ModelCache()
+    spec = models.resolve(str(tiny_dir))
+    assert cache.loaded() == []
+    cache.get(dataclasses.replace(spec, name="tiny-a"), "cpu")
+    cache.get(dataclasses.replace(spec, name="tiny-b"), "cpu")
+    assert cache.loads == 1 and cache.loaded("cpu") == ["tiny-b", "tiny-a"]
+    cache.get(dataclasses.replace(spec, name="tiny-a"), "cpu")
+    assert cache.loaded() == ["tiny-a", "tiny-b"] and cache.loaded("cuda") == []
+
+
 # -- refusals and errors -----------------------------------------------------------------------
 
 def test_pickle_only_weights_are_refused(tiny_dir, tmp_path):

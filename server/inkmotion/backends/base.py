@@ -59,3 +59,62 @@ def loaded_models(device: str | None = None) -> list[str]:
 
     cache = sys.modules.get("inkmotion.models.cache")
     return cache and sys.modules["inkmotion.models"].CACHE.loaded(device) or []
+
+
+class QueueBackend(Backend):
+    """What the backends share: the fair queue (inkmotion.scheduling), recovered from the job store
+    at start, and the queue positions its watchers hear. A subclass sets `store`, `hub`,
+    `max_attempts` and `position_interval`, calls `recover_queue()` in `start`, runs
+    `publish_positions()` as a task, and sets `positions_moved` (an asyncio.Event it makes) when
+    the queue changes."""
+
+    def recover_queue(self) -> None:
+        import logging
+
+        from inkmotion.scheduling import FairQueue
+
+        log = logging.getLogger("inkmotion.worker")
+        requeued, interrupted = self.store.recover(self.max_attempts)
+        for job_id in requeued:
+            log.warning("job %s: re-queued after the server stopped while it ran", job_id)
+        for job_id in interrupted:
+            log.warning("job %s: interrupted (the server stopped during its last allowed attempt)", job_id)
+        self.queue = FairQueue.load(self.store)
+        if len(self.queue):
+            log.info("%d queued job(s) from before the restart", len(self.queue))
+        self._sent_positions: dict[str, int] = {}
+
+    def queue_position(self, job_id: str) -> int:
+        position = self.queue.position(job_id)
+        return 0 if position is None else position
+
+    def queued_count(self, owner: str) -> int:
+        return self.queue.count(owner)
+
+    async def publish_positions(self) -> None:
+        """Queue positions, coalesced: however many jobs start, arrive or leave in a moment, each
+        watcher of a queued job hears its new position at most once per `position_interval`, and
+        only when it changed. One pass of the fair queue serves every watcher."""
+        import asyncio
+
+        from inkmotion.events import snapshot_event
+        from inkmotion.jobs import QUEUED, StoreFailure
+
+        while True:
+            await self.positions_moved.wait()
+            self.positions_moved.clear()
+            sent, self._sent_positions = self._sent_positions, {}
+            for job_id in self.hub.watched():
+                position = self.queue.position(job_id)
+                if position is None:
+                    continue
+                self._sent_positions[job_id] = position
+                if sent.get(job_id) == position:
+                    continue
+                try:
+                    record = self.store.get(job_id)
+                except StoreFailure:
+                    break
+                if record is not None and record.state == QUEUED:
+                    self.hub.publish(job_id, snapshot_event(record, position))
+            await asyncio.sleep(self.position_interval)

@@ -20,10 +20,10 @@ import time
 from collections import OrderedDict
 
 from inkmotion import tasks
-from inkmotion.backends.base import Backend, loaded_models
-from inkmotion.events import EventHub, snapshot_event
+from inkmotion.backends.base import QueueBackend, loaded_models
+from inkmotion.events import EventHub
 from inkmotion.executor import Attempt, Executor
-from inkmotion.jobs import FAILED, QUEUED, RUNNING, JobStore, StoreFailure
+from inkmotion.jobs import FAILED, RUNNING, JobStore, StoreFailure
 from inkmotion.limits import Limits
 from inkmotion.scheduling import FairQueue
 from inkmotion.v1 import animation_service_pb2 as service_pb2
@@ -72,7 +72,7 @@ def _settle(future: asyncio.Future, outcome: str, value) -> None:
         getattr(future, f"set_{outcome}")(value)
 
 
-class LocalBackend(Backend):
+class LocalBackend(QueueBackend):
     name = "local"
 
     def __init__(
@@ -97,8 +97,7 @@ class LocalBackend(Backend):
                                  progress_event_interval=progress_event_interval)
         self.queue = FairQueue()
         self._wake = asyncio.Event()
-        self._positions_moved = asyncio.Event()
-        self._sent_positions: dict[str, int] = {}
+        self.positions_moved = asyncio.Event()
         self._draining = False
         self._running: dict[str, Attempt] = {}
         self._handoff: OrderedDict[str, tasks.Checked] = OrderedDict()
@@ -109,16 +108,9 @@ class LocalBackend(Backend):
     # -- Backend ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        requeued, interrupted = self.store.recover(self.max_attempts)
-        for job_id in requeued:
-            log.warning("job %s: re-queued after the server stopped while it ran", job_id)
-        for job_id in interrupted:
-            log.warning("job %s: interrupted (the server stopped during its last allowed attempt)", job_id)
-        self.queue = FairQueue.load(self.store)
-        if len(self.queue):
-            log.info("%d queued job(s) from before the restart", len(self.queue))
+        self.recover_queue()
         self._workers = [asyncio.create_task(self._worker(d), name=f"worker-{d}") for d in self.device_names]
-        self._workers.append(asyncio.create_task(self._position_publisher(), name="queue-positions"))
+        self._workers.append(asyncio.create_task(self.publish_positions(), name="queue-positions"))
         self._wake.set()
 
     def notify_queued(self, record, checked=None) -> None:
@@ -127,15 +119,8 @@ class LocalBackend(Backend):
             self._handoff[record.id] = checked
             while len(self._handoff) > HANDOFF_SIZE:
                 self._handoff.popitem(last=False)
-        self._positions_moved.set()
+        self.positions_moved.set()
         self._wake.set()
-
-    def queue_position(self, job_id: str) -> int:
-        position = self.queue.position(job_id)
-        return 0 if position is None else position
-
-    def queued_count(self, owner: str) -> int:
-        return self.queue.count(owner)
 
     def cancel(self, job_id: str) -> None:
         running = self._running.get(job_id)
@@ -146,7 +131,7 @@ class LocalBackend(Backend):
         if self.executor.cancel_queued(job_id):
             self.queue.remove(job_id)
             self._handoff.pop(job_id, None)
-            self._positions_moved.set()
+            self.positions_moved.set()
 
     async def drain(self, timeout: float) -> None:
         self._draining = True
@@ -201,7 +186,7 @@ class LocalBackend(Backend):
             self._running[job.id] = attempt
             log.info("job %s: started on %s (%s, attempt %d)", job.id, device, job.name, job.attempts)
             self.executor.publish_state(job.id)
-            self._positions_moved.set()
+            self.positions_moved.set()
             checked = self._handoff.pop(job.id, None)
             try:
                 await self._threads[device].run(self.executor.run, attempt, checked)
@@ -226,28 +211,3 @@ class LocalBackend(Backend):
             self.queue.remove(job_id)  # cancelled or gone meanwhile: no turn used
             self._handoff.pop(job_id, None)
         return None
-
-    # -- queue positions ----------------------------------------------------------------------
-
-    async def _position_publisher(self) -> None:
-        """Queue positions, coalesced: however many jobs start, arrive or leave in a moment, each
-        watcher of a queued job hears its new position at most once per `position_interval`, and
-        only when it changed. One pass of the fair queue serves every watcher."""
-        while True:
-            await self._positions_moved.wait()
-            self._positions_moved.clear()
-            sent, self._sent_positions = self._sent_positions, {}
-            for job_id in self.hub.watched():
-                position = self.queue.position(job_id)
-                if position is None:
-                    continue
-                self._sent_positions[job_id] = position
-                if sent.get(job_id) == position:
-                    continue
-                try:
-                    record = self.store.get(job_id)
-                except StoreFailure:
-                    break
-                if record is not None and record.state == QUEUED:
-                    self.hub.publish(job_id, snapshot_event(record, position))
-            await asyncio.sleep(self.position_interval)

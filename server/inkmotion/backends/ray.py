@@ -40,7 +40,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from inkmotion import tasks
-from inkmotion.backends.base import Backend, loaded_models
+from inkmotion.backends.base import QueueBackend, loaded_models
 from inkmotion.backends.local import DeviceThread
 from inkmotion.errors import Cancelled, InvalidInput, ModelUnavailable
 from inkmotion.events import EventHub
@@ -215,7 +215,7 @@ class _Keyframes:
             yield self._ray.get(ref)
 
 
-class RayBackend(Backend):
+class RayBackend(QueueBackend):
     name = "ray"
 
     def __init__(self, store: JobStore, hub: EventHub, devices: list[str], limits: Limits, *, max_attempts: int = 2,
@@ -234,6 +234,8 @@ class RayBackend(Backend):
                                  progress_save_interval=progress_save_interval,
                                  progress_event_interval=progress_event_interval)
         self.queue = FairQueue()
+        self.position_interval = 0.25
+        self.positions_moved = asyncio.Event()
         self.slots: list[Slot] = []
         self._running: dict[str, Attempt] = {}
         self._wake: asyncio.Event | None = None
@@ -249,16 +251,12 @@ class RayBackend(Backend):
 
     async def start(self) -> None:
         await asyncio.to_thread(self._connect)
-        requeued, interrupted = self.store.recover(self.max_attempts)
-        for job_id in requeued:
-            log.warning("job %s: re-queued after the server stopped while it ran", job_id)
-        for job_id in interrupted:
-            log.warning("job %s: interrupted (the server stopped during its last allowed attempt)", job_id)
-        self.queue = FairQueue.load(self.store)
+        self.recover_queue()
         self._wake = asyncio.Event()
         await asyncio.to_thread(self._grow)
         self._tasks = [asyncio.create_task(self._dispatch(), name="ray-dispatch"),
-                       asyncio.create_task(self._monitor(), name="ray-monitor")]
+                       asyncio.create_task(self._monitor(), name="ray-monitor"),
+                       asyncio.create_task(self.publish_positions(), name="queue-positions")]
         self._wake.set()
 
     def _connect(self) -> None:
@@ -374,15 +372,9 @@ class RayBackend(Backend):
 
     def notify_queued(self, record, checked=None) -> None:
         self.queue.add(record.id, record.owner, record.priority, record.seq)
+        self.positions_moved.set()
         if self._wake is not None:
             self._wake.set()
-
-    def queue_position(self, job_id: str) -> int:
-        position = self.queue.position(job_id)
-        return 0 if position is None else position
-
-    def queued_count(self, owner: str) -> int:
-        return self.queue.count(owner)
 
     def cancel(self, job_id: str) -> None:
         running = self._running.get(job_id)
@@ -392,6 +384,7 @@ class RayBackend(Backend):
             return
         if self.executor.cancel_queued(job_id):
             self.queue.remove(job_id)
+            self.positions_moved.set()
 
     async def drain(self, timeout: float) -> None:
         self._draining = True
@@ -464,6 +457,7 @@ class RayBackend(Backend):
                     self.queue.remove(job_id)
                     continue
                 self.queue.started(job_id)
+                self.positions_moved.set()
                 self._start(slot, self.store.get(job_id))
                 started = True
             if not started:

@@ -22,7 +22,7 @@ class ModelCache:
 
     def __init__(self):
         self._models: dict[tuple, TextToVideo] = {}
-        self._names: dict[tuple, str] = {}  # key -> the registry name (or folder) it was loaded as
+        self._names: dict[tuple, list[str]] = {}  # key -> the registry names (or folders) it was asked for as
         self._used: dict[tuple, float] = {}  # key -> when a job last asked for it
         self._locks: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -55,15 +55,18 @@ class ModelCache:
                 with self._lock:
                     self._models[key] = model
                     self.loads += 1
-            with self._lock:
-                self._names[key], self._used[key] = spec.name, time.monotonic()
+            with self._lock:  # two names for the same weights share one loaded model
+                names = self._names.setdefault(key, [])
+                names[:] = [spec.name] + [n for n in names if n != spec.name]
+                self._used[key] = time.monotonic()
             return model
 
     def loaded(self, device: str | None = None) -> list[str]:
         """The names of the models loaded (on `device`, else anywhere), most recently used first."""
         with self._lock:
             keys = [k for k in self._models if device is None or k[3] == device or k[3].split(":")[0] == device]
-            return list(dict.fromkeys(self._names[k] for k in sorted(keys, key=lambda k: -self._used.get(k, 0.0))))
+            ordered = sorted(keys, key=lambda k: -self._used.get(k, 0.0))
+            return list(dict.fromkeys(name for k in ordered for name in self._names.get(k, [])))
 
     def __contains__(self, key: tuple) -> bool:
         return key in self._models
