@@ -1,0 +1,280 @@
+"""sketch-flow: two line-art keys -> the frames between them, by learned bidirectional flows.
+
+Stage II of the two-sketch Sketch-to-Video paper (two rough sketches -> a video: FRP, then TMP / FB /
+OFM; ../shared/papers/two-sketch-inbetweening.txt, Sec. 3.3-3.5), for line art. Its Stage I (face-part retrieval into a portrait) is specific to faces;
+here the features f_s, f_e of the two keys are learned from the sketches themselves (`KeyEncoder`).
+
+- Temporal motion projection (TMP, Eq. 2): a cVAE encoder over the training clip v and the keys
+  s_s, s_e gives the mean and log-variance of a motion variable f_m (MLPs); KL to N(0, 1). At test
+  time f_m = z ~ N(0, 1): a seed picks z, several seeds give alternatives.
+- Feature blending (FB, Eq. 3): a decoder fuses f_s, f_m and f_e (the deepest features, then f_s
+  and f_e at every scale on the way up) into, for each frame t, the bidirectional flows of the
+  start and end keys o_sf, o_sb, o_ef, o_eb, their masks m_sf, m_sb, m_ef, m_eb, and the
+  visibility mask m_v. Our adaptation: the decoder runs once per frame with t in [0, 1] as an
+  input, so one model serves any frame count (the paper decodes a fixed-length sequence).
+- Optical flow merging (OFM, Eq. 4), by backward warping W: frame t = W(s_s, o_sb[t]) (1 - m_v[t])
+  + W(s_e, o_eb[t]) m_v[t]. The flows' directions follow Eq. 8: W(v[t], o_sf[t]) is frame t seen
+  from the start key, W(v[0], o_sb[t]) the start key carried to frame t (and likewise from the end).
+
+Losses (Sec. 3.4-3.5): L_pix (Eq. 6), L_osc (Eq. 7), L_bfr (Eq. 8), L_sm (Eq. 5) and the KL of the TMP.
+Images here are ink coverage in [0, 1] (1 = ink), [B, 1, H, W]; flows are in pixels, [B, 2, H, W]
+(x then y).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+MODEL_TYPE = "sketch-flow"
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+
+
+@dataclass(frozen=True)
+class SketchFlowConfig:
+    size: int = 128  # the working resolution (keys are scaled to it; flows scaled back up)
+    channels: int = 24  # at the finest scale; doubled at each of the `levels` downsamplings
+    levels: int = 3
+    motion_dim: int = 32  # f_m
+    # Loss weights (not in the paper, which gives none): pixel, flow smoothness, bidirectional
+    # reconstruction, smooth motion, KL.
+    w_pix: float = 1.0
+    w_osc: float = 0.01
+    w_bfr: float = 0.5
+    w_sm: float = 0.02
+    w_kl: float = 0.001
+
+
+# -- warping (W) and merging (Eq. 4) ---------------------------------------------------------------
+
+def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward warping W(image, flow): out(x) = image(x + flow(x)), bilinear, zeros outside.
+    `image` [B, C, H, W], `flow` [B, 2, H, W] in pixels."""
+    _, _, height, width = image.shape
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=flow.dtype, device=flow.device),
+                            torch.arange(width, dtype=flow.dtype, device=flow.device), indexing="ij")
+    x = (xs + flow[:, 0]) * (2 / max(width - 1, 1)) - 1
+    y = (ys + flow[:, 1]) * (2 / max(height - 1, 1)) - 1
+    return F.grid_sample(image, torch.stack([x, y], dim=-1), mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def merge(start: torch.Tensor, end: torch.Tensor, o_sb: torch.Tensor, o_eb: torch.Tensor, m_v: torch.Tensor) -> torch.Tensor:
+    """Eq. (4): the frame from both keys carried to it, weighted by the visibility mask m_v."""
+    return warp(start, o_sb) * (1 - m_v) + warp(end, o_eb) * m_v
+
+
+# -- the networks --------------------------------------------------------------------------------
+
+def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.GroupNorm(min(8, cout), cout), nn.SiLU(),
+                         nn.Conv2d(cout, cout, 3, 1, 1), nn.GroupNorm(min(8, cout), cout), nn.SiLU())
+
+
+class KeyEncoder(nn.Module):
+    """A key's features at every scale (f_s or f_e: the same weights for both keys)."""
+
+    def __init__(self, config: SketchFlowConfig):
+        super().__init__()
+        widths = [config.channels * 2**i for i in range(config.levels + 1)]
+        self.stem = _block(1, widths[0])
+        self.down = nn.ModuleList(_block(a, b, stride=2) for a, b in zip(widths[:-1], widths[1:]))
+
+    def forward(self, key: torch.Tensor) -> list[torch.Tensor]:
+        features = [self.stem(key)]
+        for layer in self.down:
+            features.append(layer(features[-1]))
+        return features  # finest first
+
+
+class MotionEncoder(nn.Module):
+    """TMP, Eq. (2): the clip v with the keys s_s, s_e -> (mean, log-variance) of f_m."""
+
+    def __init__(self, config: SketchFlowConfig):
+        super().__init__()
+        width = config.channels * 2**config.levels
+        layers, cin = [], 3
+        for i in range(config.levels + 1):
+            cout = config.channels * 2**i
+            layers.append(_block(cin, cout, stride=2))
+            cin = cout
+        self.conv = nn.Sequential(*layers)
+        self.mean = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, config.motion_dim))
+        self.log_var = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, config.motion_dim))
+
+    def forward(self, clip: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`clip` [B, T, H, W]; each frame with both keys, pooled over frames and space."""
+        b, t, h, w = clip.shape
+        frames = torch.stack([clip, start.expand(b, t, h, w), end.expand(b, t, h, w)], dim=2).reshape(b * t, 3, h, w)
+        pooled = self.conv(frames).mean(dim=(2, 3)).reshape(b, t, -1).mean(dim=1)
+        return self.mean(pooled), self.log_var(pooled)
+
+
+class FlowDecoder(nn.Module):
+    """FB, Eq. (3): (f_s, f_m, f_e, t) -> o_sf, o_sb, o_ef, o_eb, m_sf, m_sb, m_ef, m_eb, m_v."""
+
+    OUTPUTS = 4 * 2 + 5  # four flows (x, y) and five masks
+
+    def __init__(self, config: SketchFlowConfig):
+        super().__init__()
+        widths = [config.channels * 2**i for i in range(config.levels + 1)]
+        self.motion = nn.Linear(config.motion_dim + 1, widths[-1])  # f_m and the frame's time t
+        self.bottom = _block(3 * widths[-1], widths[-1])
+        self.up = nn.ModuleList(_block(widths[i + 1] + 2 * widths[i], widths[i]) for i in reversed(range(config.levels)))
+        self.head = nn.Conv2d(widths[0], self.OUTPUTS, 3, 1, 1)
+        nn.init.zeros_(self.head.weight)  # a new model starts at zero flow and even masks
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, f_s: list[torch.Tensor], f_e: list[torch.Tensor], f_m: torch.Tensor, t: torch.Tensor) -> dict:
+        deepest = f_s[-1]
+        motion = self.motion(torch.cat([f_m, t[:, None]], dim=1))[:, :, None, None].expand_as(deepest)
+        x = self.bottom(torch.cat([deepest, motion, f_e[-1]], dim=1))
+        for level, layer in zip(reversed(range(len(self.up))), self.up):
+            x = F.interpolate(x, size=f_s[level].shape[-2:], mode="bilinear", align_corners=False)
+            x = layer(torch.cat([x, f_s[level], f_e[level]], dim=1))
+        out = self.head(x)
+        names = ("o_sf", "o_sb", "o_ef", "o_eb")
+        result = {name: out[:, 2 * i:2 * i + 2] for i, name in enumerate(names)}
+        masks = torch.sigmoid(out[:, 8:12])
+        result.update({name: masks[:, i:i + 1] for i, name in enumerate(("m_sf", "m_sb", "m_ef", "m_eb"))})
+        result["m_v_logit"] = out[:, 12:13]  # SketchFlow.frame adds logit(t)
+        return result
+
+
+class SketchFlow(nn.Module):
+    def __init__(self, config: SketchFlowConfig = SketchFlowConfig()):
+        super().__init__()
+        self.config = config
+        self.keys = KeyEncoder(config)
+        self.tmp = MotionEncoder(config)
+        self.fb = FlowDecoder(config)
+
+    def frame(self, start, end, f_s, f_e, f_m, t: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Frame at times `t` [B] in [0, 1] (Eqs. 3-4); the FB outputs beside it.
+
+        Our parameterisation (not the paper's): each key's flows are scaled by the frame's
+        distance from that key, and m_v = sigmoid(its logit + logit(t)). So a key comes back at
+        its own time, and a new model (the decoder's last layer starts at zero) is exactly the
+        cross-dissolve (1 - t) s_s + t s_e: training learns the motion on top of that baseline."""
+        out = self.fb(f_s, f_e, f_m, t)
+        w = t.clamp(1e-6, 1 - 1e-6)[:, None, None, None]
+        out["o_sb"], out["o_sf"] = out["o_sb"] * w, out["o_sf"] * w
+        out["o_eb"], out["o_ef"] = out["o_eb"] * (1 - w), out["o_ef"] * (1 - w)
+        out["m_v"] = torch.sigmoid(out.pop("m_v_logit") + torch.log(w) - torch.log1p(-w))
+        frame = merge(start, end, out["o_sb"], out["o_eb"], out["m_v"])
+        return frame, out
+
+    def encode(self, start: torch.Tensor, end: torch.Tensor):
+        return self.keys(start), self.keys(end)
+
+
+# -- losses -----------------------------------------------------------------------------------------
+
+def gradient_l1(flow: torch.Tensor) -> torch.Tensor:
+    """Eq. (7)'s L1(grad o): the mean absolute difference of neighbouring flow vectors."""
+    return (flow[..., 1:, :] - flow[..., :-1, :]).abs().mean() + (flow[..., :, 1:] - flow[..., :, :-1]).abs().mean()
+
+
+def smooth_motion(flows: torch.Tensor) -> torch.Tensor:
+    """Eq. (5): |o_xf - F_li(o_xf[0], o_xf[N])| over a frame sequence [T, 2, H, W] (T >= 2): zero
+    when the flows change linearly from the first frame to the last."""
+    t = torch.linspace(0, 1, flows.shape[0], device=flows.device, dtype=flows.dtype)[:, None, None, None]
+    linear = flows[:1] * (1 - t) + flows[-1:] * t
+    return (flows - linear).abs().mean()
+
+
+def bidirectional_reconstruction(key: torch.Tensor, frames: torch.Tensor, forward: torch.Tensor,
+                                 backward: torch.Tensor, m_forward: torch.Tensor, m_backward: torch.Tensor) -> torch.Tensor:
+    """Eq. (8) for one key: m_f |key - W(v[t], o_f[t])| + m_b |v[t] - W(key, o_b[t])| over the frames."""
+    keys = key.expand_as(frames)
+    return ((m_forward * (keys - warp(frames, forward)).abs()).mean()
+            + (m_backward * (frames - warp(keys, backward)).abs()).mean())
+
+
+def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(log_var)) || N(0, 1)), per sample, averaged."""
+    return (-0.5 * (1 + log_var - mean.square() - log_var.exp()).sum(dim=1)).mean()
+
+
+def training_loss(model: SketchFlow, clip: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+    """The Stage-II objective on clips [B, T, H, W] (ink in [0, 1], T >= 3): keys are the first and
+    last frames, every frame between them reconstructed (L_pix, Eq. 6) from f_m drawn from the TMP
+    (Eq. 2, reparameterised), plus L_osc (7), L_bfr (8), L_sm (5) and the KL. Returns (loss, parts)."""
+    c = model.config
+    b, frames, h, w = clip.shape
+    start, end = clip[:, :1], clip[:, -1:]
+    mean, log_var = model.tmp(clip, start, end)
+    noise = torch.randn(mean.shape, generator=generator).to(mean)
+    f_m = mean + noise * (0.5 * log_var).exp()
+    f_s, f_e = model.encode(start, end)
+    parts = {"pix": 0.0, "osc": 0.0, "bfr": 0.0}
+    flows_sf, flows_ef = [], []
+    for i in range(frames):
+        t = torch.full((b,), i / (frames - 1), device=clip.device)
+        frame, out = model.frame(start, end, f_s, f_e, f_m, t)
+        target = clip[:, i:i + 1]
+        parts["pix"] = parts["pix"] + F.l1_loss(frame, target) / frames
+        parts["osc"] = parts["osc"] + sum(gradient_l1(out[k]) for k in ("o_sf", "o_sb", "o_ef", "o_eb")) / frames
+        parts["bfr"] = parts["bfr"] + (bidirectional_reconstruction(start, target, out["o_sf"], out["o_sb"], out["m_sf"], out["m_sb"])
+                                       + bidirectional_reconstruction(end, target, out["o_ef"], out["o_eb"], out["m_ef"], out["m_eb"])) / frames
+        flows_sf.append(out["o_sf"])
+        flows_ef.append(out["o_ef"])
+    parts["sm"] = sum(smooth_motion(torch.stack(flows, dim=1)[j]) for flows in (flows_sf, flows_ef) for j in range(b)) / b
+    parts["kl"] = kl_divergence(mean, log_var)
+    loss = (c.w_pix * parts["pix"] + c.w_osc * parts["osc"] + c.w_bfr * parts["bfr"] + c.w_sm * parts["sm"]
+            + c.w_kl * parts["kl"])
+    return loss, {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in parts.items()}
+
+
+# -- inference --------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def inbetween(model: SketchFlow, start: torch.Tensor, end: torch.Tensor, times: list[float], seed: int = 0) -> list[torch.Tensor]:
+    """The frames at `times` (0..1) between two keys [1, 1, H, W] (ink in [0, 1], H = W =
+    config.size), f_m = z ~ N(0, 1) drawn from `seed`. t = 0 and 1 give the keys back."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn((1, model.config.motion_dim), generator=generator).to(start)
+    f_s, f_e = model.encode(start, end)
+    out = []
+    for t in times:
+        if t <= 0:
+            out.append(start.clone())
+        elif t >= 1:
+            out.append(end.clone())
+        else:
+            out.append(model.frame(start, end, f_s, f_e, z, torch.tensor([t], device=start.device))[0].clamp(0, 1))
+    return out
+
+
+# -- weights --------------------------------------------------------------------------------------
+
+def save(model: SketchFlow, folder: str | Path, metadata: dict | None = None) -> Path:
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CONFIG_FILE).write_text(json.dumps({"model_type": MODEL_TYPE, **asdict(model.config), **(metadata or {})},
+                                                 indent=2) + "\n")
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(folder / WEIGHTS_FILE))
+    return folder
+
+
+def load(folder: str | Path, device: str | torch.device = "cpu") -> SketchFlow:
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    saved = json.loads((folder / CONFIG_FILE).read_text())
+    fields = {k: saved[k] for k in SketchFlowConfig.__dataclass_fields__ if k in saved}
+    model = SketchFlow(SketchFlowConfig(**fields))
+    model.load_state_dict(load_file(str(folder / WEIGHTS_FILE), device=str(device)))
+    return model.to(device).eval()
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(math.prod(p.shape) for p in model.parameters())

@@ -1,0 +1,90 @@
+"""sketch-flow's parts, without trained weights: backward warping moves a line by the flow, each
+loss is zero where it should be, a new model is exactly the cross-dissolve (its baseline), a few
+training steps on tiny sizes make the loss fall, and the weights round-trip as safetensors."""
+
+from __future__ import annotations
+
+import torch
+
+from inkmotion.pipelines import sketch_flow as sf
+
+TINY = sf.SketchFlowConfig(size=32, channels=8, levels=2, motion_dim=8)
+
+
+def square_clip(frames: int = 5, size: int = 32, step: float = 2.0) -> torch.Tensor:
+    """A square outline sliding right `step` px a frame: [1, frames, size, size] ink."""
+    clip = torch.zeros(1, frames, size, size)
+    for i in range(frames):
+        x = int(round(6 + step * i))
+        clip[0, i, 10, x:x + 10] = clip[0, i, 19, x:x + 10] = 1
+        clip[0, i, 10:20, x] = clip[0, i, 10:20, x + 9] = 1
+    return clip
+
+
+def test_backward_warping_moves_a_line_by_the_flow():
+    image = torch.zeros(1, 1, 16, 32)
+    image[..., 10] = 1.0  # a vertical line at x = 10
+    flow = torch.zeros(1, 2, 16, 32)
+    flow[:, 0] = -5.0  # out(x) = image(x - 5): the line moves to x = 15
+    moved = sf.warp(image, flow)
+    assert moved[0, 0].sum(0).argmax() == 15 and torch.allclose(moved[0, 0, :, 15], torch.ones(16))
+    flow[:, 0] = -2.5  # half-pixel: split between 12 and 13
+    half = sf.warp(image, flow)[0, 0, 0]
+    assert torch.allclose(half[12:14], torch.tensor([0.5, 0.5]))
+
+
+def test_the_losses_are_zero_for_still_keys_and_zero_flow():
+    torch.manual_seed(0)
+    model = sf.SketchFlow(TINY)
+    still = square_clip(step=0.0)
+    _, parts = sf.training_loss(model, still)
+    for name in ("pix", "osc", "bfr", "sm"):
+        assert parts[name] < 1e-6, (name, parts)
+    assert sf.kl_divergence(torch.zeros(3, 8), torch.zeros(3, 8)) == 0
+
+
+def test_smooth_motion_is_zero_for_linear_flows_only():
+    start, end = torch.randn(2, 8, 8), torch.randn(2, 8, 8)
+    t = torch.linspace(0, 1, 6)[:, None, None, None]
+    linear = start * (1 - t) + end * t
+    assert sf.smooth_motion(linear) < 1e-6
+    bent = linear.clone()
+    bent[3] += 1.0
+    assert sf.smooth_motion(bent) > 0.1
+
+
+def test_a_new_model_is_the_cross_dissolve_and_gives_the_keys_back():
+    torch.manual_seed(0)
+    model = sf.SketchFlow(TINY)
+    clip = square_clip(step=3.0)
+    start, end = clip[:, :1], clip[:, -1:]
+    frames = sf.inbetween(model, start, end, [0.0, 0.25, 1.0], seed=3)
+    assert torch.equal(frames[0], start) and torch.equal(frames[2], end)
+    assert torch.allclose(frames[1], 0.75 * start + 0.25 * end, atol=1e-5)
+
+
+def test_a_few_training_steps_on_tiny_sizes_make_the_loss_fall():
+    torch.manual_seed(0)
+    model = sf.SketchFlow(TINY)
+    clips = torch.cat([square_clip(step=s) for s in (1.5, 2.0, 2.5)])
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    generator = torch.Generator().manual_seed(0)
+    first = sf.training_loss(model, clips, generator)[1]["pix"]
+    for _ in range(40):
+        optimizer.zero_grad()
+        loss, _ = sf.training_loss(model, clips, generator)
+        loss.backward()
+        optimizer.step()
+    last = sf.training_loss(model, clips, torch.Generator().manual_seed(0))[1]["pix"]
+    assert last < 0.8 * first, (first, last)
+
+
+def test_weights_round_trip_as_safetensors(tmp_path):
+    torch.manual_seed(1)
+    model = sf.SketchFlow(TINY)
+    folder = sf.save(model, tmp_path / "sketch-flow", {"recipe": "test"})
+    assert {p.name for p in folder.iterdir()} == {sf.CONFIG_FILE, sf.WEIGHTS_FILE}
+    loaded = sf.load(folder)
+    assert loaded.config == TINY
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
