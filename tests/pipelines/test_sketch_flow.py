@@ -88,3 +88,21 @@ def test_weights_round_trip_as_safetensors(tmp_path):
     assert loaded.config == TINY
     for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_the_training_script_saves_its_best_model_with_its_recipe(tmp_path):
+    """scripts/train_sketch_flow.py on tiny sizes: the weights and the recipe that made them."""
+    import json
+
+    from harness import script
+
+    result = script("train_sketch_flow").train(tmp_path / "out", steps=3, size=32, channels=8, frames=5, batch=2,
+                                               eval_every=3, eval_clips=2, command="test", log=lambda m: None)
+    import pytest
+
+    before = result["before"]
+    assert before["model_l1"] == pytest.approx(before["cross_dissolve_l1"], rel=1e-5), "a new model is the cross-dissolve"
+    saved = json.loads((tmp_path / "out" / sf.CONFIG_FILE).read_text())
+    assert saved["model_type"] == sf.MODEL_TYPE and saved["recipe"]["command"] == "test" and saved["recipe"]["seed"] == 0
+    assert "sketch_flow_data" in saved["recipe"]["data"]
+    assert sf.load(tmp_path / "out").config.size == 32
