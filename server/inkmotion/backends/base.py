@@ -68,6 +68,23 @@ class QueueBackend(Backend):
     `publish_positions()` as a task, and sets `positions_moved` (an asyncio.Event it makes) when
     the queue changes."""
 
+    def __init__(self, store, hub, limits, *, max_attempts: int = 2, progress_save_interval: float = 0.5,
+                 progress_event_interval: float = 0.05, position_interval: float = 0.25):
+        import asyncio
+
+        from inkmotion.executor import Executor
+        from inkmotion.scheduling import FairQueue
+
+        self.store, self.hub, self.limits = store, hub, limits
+        self.max_attempts = max_attempts
+        self.position_interval = position_interval
+        self.executor = Executor(store, hub, limits, self.queue_position, max_attempts=max_attempts,
+                                 progress_save_interval=progress_save_interval,
+                                 progress_event_interval=progress_event_interval)
+        self.queue = FairQueue()
+        self.positions_moved = asyncio.Event()
+        self._sent_positions: dict[str, int] = {}
+
     def recover_queue(self) -> None:
         import logging
 

@@ -22,10 +22,9 @@ from collections import OrderedDict
 from inkmotion import tasks
 from inkmotion.backends.base import QueueBackend, loaded_models
 from inkmotion.events import EventHub
-from inkmotion.executor import Attempt, Executor
+from inkmotion.executor import Attempt
 from inkmotion.jobs import FAILED, RUNNING, JobStore, StoreFailure
 from inkmotion.limits import Limits
-from inkmotion.scheduling import FairQueue
 from inkmotion.v1 import animation_service_pb2 as service_pb2
 
 log = logging.getLogger("inkmotion.worker")
@@ -87,17 +86,10 @@ class LocalBackend(QueueBackend):
         progress_event_interval: float = 0.05,
         position_interval: float = 0.25,
     ):
-        self.store = store
-        self.hub = hub
+        super().__init__(store, hub, limits, max_attempts=max_attempts, progress_save_interval=progress_save_interval,
+                         progress_event_interval=progress_event_interval, position_interval=position_interval)
         self.device_names = devices
-        self.max_attempts = max_attempts
-        self.position_interval = position_interval
-        self.executor = Executor(store, hub, limits, self.queue_position, max_attempts=max_attempts,
-                                 progress_save_interval=progress_save_interval,
-                                 progress_event_interval=progress_event_interval)
-        self.queue = FairQueue()
         self._wake = asyncio.Event()
-        self.positions_moved = asyncio.Event()
         self._draining = False
         self._running: dict[str, Attempt] = {}
         self._handoff: OrderedDict[str, tasks.Checked] = OrderedDict()

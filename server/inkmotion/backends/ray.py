@@ -44,10 +44,9 @@ from inkmotion.backends.base import QueueBackend, loaded_models
 from inkmotion.backends.local import DeviceThread
 from inkmotion.errors import Cancelled, InvalidInput, ModelUnavailable
 from inkmotion.events import EventHub
-from inkmotion.executor import Attempt, Executor, Result
+from inkmotion.executor import Attempt, Result
 from inkmotion.jobs import FAILED, QUEUED, RUNNING, JobStore, StoreFailure
 from inkmotion.limits import Limits
-from inkmotion.scheduling import FairQueue
 from inkmotion.v1 import animation_service_pb2 as service_pb2
 from inkmotion.v1 import drawing_pb2
 
@@ -223,19 +222,13 @@ class RayBackend(QueueBackend):
                  plugins: list[str] | None = None, local_cpus: int | None = None,
                  progress_save_interval: float = 0.5, progress_event_interval: float = 0.05):
         self.ray = import_ray()
-        self.store, self.hub, self.limits = store, hub, limits
+        super().__init__(store, hub, limits, max_attempts=max_attempts, progress_save_interval=progress_save_interval,
+                         progress_event_interval=progress_event_interval)
         self.address = address
         self.device_request = "cpu" if device == "cpu" else "auto"
         self.max_workers = workers
         self.plugins = list(plugins or [])
         self.local_cpus = local_cpus
-        self.max_attempts = max_attempts
-        self.executor = Executor(store, hub, limits, self.queue_position, max_attempts=max_attempts,
-                                 progress_save_interval=progress_save_interval,
-                                 progress_event_interval=progress_event_interval)
-        self.queue = FairQueue()
-        self.position_interval = 0.25
-        self.positions_moved = asyncio.Event()
         self.slots: list[Slot] = []
         self._running: dict[str, Attempt] = {}
         self._wake: asyncio.Event | None = None
