@@ -281,7 +281,7 @@ def test_the_server_limits_and_refusals_are_said_in_one_line(server, vector_sket
     run = inkmotion(*base, "--model", "no-such-model")  # refused by the server: INVALID_ARGUMENT
     assert run.returncode == cli.EXIT_USAGE
     assert lines(run.stderr) == ["inkmotion: error: inbetween.model: unknown model 'no-such-model' for task inbetween; "
-                                 "available: stroke-match, test-slow, test-stuck"]
+                                 "available: stroke-match, sketch-flow, test-slow, test-stuck"]
 
 
 # -- progress from the first second --------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Raster keys for the vector inbetween task: traced as line art, frames painted back when asked."""
+"""Raster keys for the stroke-match engine of the inbetween task: traced as line art, frames painted
+back when asked (painted keys' default is sketch-flow: tests/test_sketch_flow_task.py)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def _raster_request(raster_sketches, frames: int = 9, result_form: int = tasks_p
             end=drawing_pb2.Keyframe(frame=frames - 1, raster=raster_to_proto(end, png=png)),
             frames=frames,
             result_form=result_form,
+            model="stroke-match",
         ),
         start,
         end,

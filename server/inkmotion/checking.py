@@ -84,8 +84,8 @@ class CheckPool:
         self._idle.put_nowait(child)
         kind, *rest = outcome
         if kind == "ok":
-            field, model, inputs = rest
-            return tasks.Checked(tasks.get(field), None, model, inputs)
+            field, model, inputs, warnings = rest
+            return tasks.Checked(tasks.get(field), None, model, inputs, warnings)
         if kind == "invalid":
             raise InvalidInput(*rest)
         if kind == "unavailable":
@@ -194,7 +194,7 @@ def _serve(conn: Connection, limits: Limits, plugins: list[str]) -> None:
             checked = tasks.check_with_budget(submission, limits, budget)
             # The task request is left behind: the server has its bytes, and one parse of a 64 MB
             # message would hold its interpreter lock longer than a health check may wait.
-            reply = ("ok", checked.spec.name, checked.model, checked.with_request(None).inputs)
+            reply = ("ok", checked.spec.name, checked.model, checked.with_request(None).inputs, checked.warnings)
         except InvalidInput as exc:
             reply = ("invalid", exc.field, exc.problem)
         except tasks.TaskUnavailable as exc:

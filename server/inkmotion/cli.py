@@ -386,6 +386,8 @@ def cmd_animate(args) -> int:
         request = build_request(args, spec)
         job = client.submit(request, priority=args.priority, label=args.label or _first_file(args, spec))
         print(f"job {job.id} queued on {args.server}", file=sys.stderr)
+        for warning in job.warnings:
+            print(f"inkmotion: note: {warning}", file=sys.stderr)
         if args.detach:
             print(job.id)
             return EXIT_OK
@@ -423,6 +425,8 @@ def _animate_in_process(request, spec, args) -> int:
         checked = tasks.check_submission(submission, Limits(), allow_model_paths=True)
     except tasks.TaskUnavailable as exc:
         fail(str(exc))
+    for warning in checked.warnings:
+        print(f"inkmotion: note: {warning}", file=sys.stderr)
     bar = ProgressBar()
     bar.update(0.0, "starting", phase=True)  # importing torch and finding the device take seconds
     device = resolve_devices(args.device)[0]

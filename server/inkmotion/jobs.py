@@ -75,13 +75,14 @@ ADDED_COLUMNS = (
     ("result_bytes", "INTEGER"),  # size of the result file as written
     ("result_format", "INTEGER NOT NULL DEFAULT 1"),  # 1: records only; 2: each with its CRC-32
     ("task_name", "TEXT NOT NULL DEFAULT ''"),  # a plugin task's name ('': the name of `task`)
+    ("warnings", "TEXT NOT NULL DEFAULT ''"),  # said at submission, one per line
 )
 RESULT_FORMAT = 2
 IDENTITY_FILE = "store-identity"
 
 _COLUMNS = (
     "seq, id, owner, task, state, priority, label, model, device, progress, step, total_steps, "
-    "message, error, attempts, created_at, started_at, finished_at, result_info, task_name"
+    "message, error, attempts, created_at, started_at, finished_at, result_info, task_name, warnings"
 )
 
 
@@ -115,6 +116,7 @@ class JobRecord:
     finished_at: float | None
     result_info: bytes | None
     task_name: str = ""
+    warnings: str = ""  # one per line
 
     @property
     def name(self) -> str:
@@ -146,6 +148,7 @@ class JobRecord:
             priority=self.priority,
             label=self.label,
             attempts=self.attempts,
+            warnings=self.warnings.splitlines(),
         )
         if self.result_info:
             job.result.ParseFromString(self.result_info)
@@ -254,15 +257,16 @@ class JobStore:
     # -- creating and reading ---------------------------------------------------------------
 
     def create(self, owner: str, task: int, request: bytes, *, priority: int = 0, label: str = "", model: str = "",
-               request_id: str = "", task_name: str = "") -> JobRecord:
+               request_id: str = "", task_name: str = "", warnings: Iterable[str] = ()) -> JobRecord:
         """Store a queued job. A `request_id` the owner used before raises DuplicateRequest,
         which carries the job that id made."""
         job_id = uuid.uuid4().hex
         try:
             self._execute(
                 "INSERT INTO jobs (id, owner, task, state, priority, label, model, created_at, request, message,"
-                " request_id, task_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
-                (job_id, owner, task, QUEUED, priority, label, model, time.time(), request, request_id, task_name),
+                " request_id, task_name, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                (job_id, owner, task, QUEUED, priority, label, model, time.time(), request, request_id, task_name,
+                 "\n".join(w.replace("\n", " ") for w in warnings)),
             )
         except sqlite3.IntegrityError:
             existing = self.by_request_id(owner, request_id) if request_id else None

@@ -161,7 +161,7 @@ class AnimationService(service_grpc.AnimationServiceServicer):
                 record = await asyncio.to_thread(
                     self.store.create, user, checked.spec.task, data, priority=request.priority,
                     label=request.label, model=checked.model, request_id=request.request_id,
-                    task_name=checked.spec.plugin_name,
+                    task_name=checked.spec.plugin_name, warnings=checked.warnings,
                 )
             except DuplicateRequest as exc:  # the same id, submitted twice at once
                 return await self._repeat(exc.job, data, request.request_id, context)

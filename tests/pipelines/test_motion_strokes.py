@@ -275,7 +275,7 @@ def test_a_hub_id_loads_from_the_hub_cache_and_says_how_to_pull_when_missing(tmp
     ok, why = models.availability(spec, cache_dir=cache)
     assert not ok and "inkmotion models pull ms-hub" in why
     with pytest.raises(ModelUnavailable, match="inkmotion models pull ms-hub"):
-        models.load_motion_strokes(spec, cache_dir=cache)
+        models.load_trained(spec, cache_dir=cache)
     repo = cache / "models--inkmotion--motion-strokes-test"
     commit = "0123456789abcdef0123456789abcdef01234567"
     model = tiny(5)
@@ -284,7 +284,7 @@ def test_a_hub_id_loads_from_the_hub_cache_and_says_how_to_pull_when_missing(tmp
     (repo / "refs" / "main").write_text(commit)
     ok, where = models.availability(spec, cache_dir=cache)
     assert ok, where
-    loaded = models.load_motion_strokes(spec, cache_dir=cache)
+    loaded = models.load_trained(spec, cache_dir=cache)
     first, keys = torch.rand(1, 1, 64, 64), torch.tensor([[[30.0, 30.0], [36.0, 30.0]]])
     with torch.no_grad():
         assert torch.equal(model.rollout(first, keys), loaded.rollout(first, keys))

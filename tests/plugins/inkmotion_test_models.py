@@ -9,7 +9,7 @@ import os
 import time
 
 from inkmotion.pipelines.base import Progress
-from inkmotion.tasks.inbetween import run as run_inbetween
+from inkmotion.tasks.inbetween import run_stroke_match as run_inbetween
 
 STEP_SECONDS = float(os.environ.get("INKMOTION_TEST_STEP_SECONDS", "0.1"))
 STUCK_SECONDS = 300.0

@@ -5,7 +5,7 @@ The rooms:
   models.toml, and `resolve` (a name, or a model folder given directly);
 - `hub`: whether the weights are here (the Hugging Face cache or a folder, file by file) and
   `pull` to download them; jobs never download on their own;
-- `loading`: `load_text_to_video` (and `load_motion_strokes`) onto a device, read-only, with CPU offload; the `TextToVideo`
+- `loading`: `load_text_to_video` (and `load_trained`) onto a device, read-only, with CPU offload; the `TextToVideo`
   wrapper the pipelines take in, and `encode_prompt`, the one text encoding;
 - `cache`: `CACHE`, the process-wide resident models shared by the jobs on a device;
 - `lora`: the sketch LoRA on the UNet (FlipSketch), in our layout or the public checkpoint's.
@@ -36,7 +36,7 @@ from inkmotion.models.loading import (
     encode_prompt,
     clip_image_embeddings,
     load_clip,
-    load_motion_strokes,
+    load_trained,
     load_text_to_video,
     offload_requested,
 )
@@ -51,6 +51,8 @@ from inkmotion.models.specs import (
     MODEL_TASKS,
     MODELSCOPE_1_7B,
     MOTION_STROKES,
+    SKETCH_FLOW,
+    TRAINED_KINDS,
     PACKAGE_WEIGHTS,
     SKETCH_ANIMATOR,
     TEXT_TO_VIDEO,
@@ -66,9 +68,9 @@ from inkmotion.models.specs import (
 
 __all__ = [
     "ALLOW_DOWNLOAD_ENV", "BUILTIN", "CACHE", "CONFIG_ENV", "DEFAULT_FOR_TASK", "DTYPES", "FLIPSKETCH", "KINDS",
-    "LORA", "MODELSCOPE_1_7B", "MODEL_TASKS", "MOTION_STROKES", "PACKAGE_WEIGHTS", "OFFLOAD_ENV", "SKETCH_ANIMATOR", "PICKLE_SUFFIXES", "TEXT_TO_VIDEO", "WEIGHTS",
+    "LORA", "MODELSCOPE_1_7B", "MODEL_TASKS", "MOTION_STROKES", "PACKAGE_WEIGHTS", "OFFLOAD_ENV", "SKETCH_ANIMATOR", "SKETCH_FLOW", "TRAINED_KINDS", "PICKLE_SUFFIXES", "TEXT_TO_VIDEO", "WEIGHTS",
     "ModelCache", "ModelSpec", "TextToVideo", "availability", "clip_image_embeddings", "check_folder", "choose_dtype", "config_path",
-    "detect_variant", "download_patterns", "downloads_allowed", "encode_prompt", "load_clip", "load_motion_strokes", "load_text_to_video",
+    "detect_variant", "download_patterns", "downloads_allowed", "encode_prompt", "load_clip", "load_trained", "load_text_to_video",
     "lora", "missing_lora_message", "needs_lora", "offload_requested", "pull", "pull_hint", "read_config",
     "registry", "resolve", "spec_for_folder", "weight_files",
 ]

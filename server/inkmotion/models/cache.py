@@ -7,8 +7,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from inkmotion.models.loading import TextToVideo, choose_dtype, load_motion_strokes, load_text_to_video
-from inkmotion.models.specs import MOTION_STROKES, ModelSpec
+from inkmotion.models.loading import TextToVideo, choose_dtype, load_text_to_video, load_trained
+from inkmotion.models.specs import TRAINED_KINDS, ModelSpec
 
 if TYPE_CHECKING:
     import torch
@@ -41,15 +41,15 @@ class ModelCache:
                 spec.lora, spec.lora_revision)
 
     def get(self, spec: ModelSpec, device: str | torch.device = "cpu", *, dtype=None, offload: bool = False):
-        """The loaded model of `spec` on `device`: a TextToVideo, or a motion-strokes model."""
+        """The loaded model of `spec` on `device`: a TextToVideo, or one of the models we train."""
         key = self.key(spec, device, dtype, offload)
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             model = self._models.get(key)
             if model is None:
-                if spec.kind == MOTION_STROKES:  # small: no offload
-                    model = load_motion_strokes(spec, device, dtype=key[4])
+                if spec.kind in TRAINED_KINDS:  # small: no offload
+                    model = load_trained(spec, device, dtype=key[4])
                 else:
                     model = load_text_to_video(spec, device, dtype=key[4], offload=offload)
                 with self._lock:

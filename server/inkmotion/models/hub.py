@@ -16,8 +16,8 @@ from pathlib import Path
 
 from inkmotion.errors import InvalidInput, ModelUnavailable
 from inkmotion.models import lora
-from inkmotion.models.specs import (BUILTIN, MODELSCOPE_1_7B, MOTION_STROKES, MOTION_STROKES_CONFIG,
-                                    MOTION_STROKES_WEIGHTS, TEXT_TO_VIDEO, ModelSpec, resolve, weight_files)
+from inkmotion.models.specs import (BUILTIN, MODELSCOPE_1_7B, MOTION_STROKES_CONFIG, MOTION_STROKES_WEIGHTS,
+                                    TEXT_TO_VIDEO, TRAINED_KINDS, ModelSpec, resolve, weight_files)
 
 ALLOW_DOWNLOAD_ENV = "INKMOTION_ALLOW_DOWNLOAD"
 
@@ -26,13 +26,13 @@ WEIGHTS = {"unet": "diffusion_pytorch_model", "vae": "diffusion_pytorch_model", 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
-# A motion-strokes folder (inkmotion.pipelines.motion_strokes.save): its config and its weights.
+# A folder of a model we train (motion-strokes, sketch-flow: its pipeline's `save`): config and weights.
 MOTION_STROKES_FILES = [(MOTION_STROKES_CONFIG,), (MOTION_STROKES_WEIGHTS,)]
 
 
 def _required_files(variant: str | None, kind: str = TEXT_TO_VIDEO) -> list[tuple[str, ...]]:
     """What a model folder of `kind` needs; each entry is a set of alternatives."""
-    if kind == MOTION_STROKES:
+    if kind in TRAINED_KINDS:
         return MOTION_STROKES_FILES
     needed: list[tuple[str, ...]] = [("model_index.json",), ("scheduler/scheduler_config.json",),
                                       ("tokenizer/vocab.json", "tokenizer/tokenizer.json")]
@@ -56,7 +56,7 @@ def check_folder(spec: ModelSpec) -> Path:
     for alternatives in _required_files(spec.variant, spec.kind):
         if any((folder / name).is_file() for name in alternatives):
             continue
-        if spec.kind == MOTION_STROKES and alternatives[0].endswith(".safetensors"):
+        if spec.kind in TRAINED_KINDS and alternatives[0].endswith(".safetensors"):
             pickles = sorted(p.name for p in folder.iterdir() if p.name.endswith(PICKLE_SUFFIXES))
             if pickles:
                 raise ModelUnavailable(f"model {spec.name!r}: {folder} has only pickle weights ({', '.join(pickles)}); "
@@ -87,7 +87,7 @@ def _explain_missing_weights(spec: ModelSpec, folder: Path) -> None:
 def availability(spec: ModelSpec, *, task: str | None = None, cache_dir: str | Path | None = None) -> tuple[bool, str]:
     """Whether the weights are here, without downloading anything: (available, why or where).
     For the raster task (FlipSketch) a model also needs its sketch LoRA."""
-    if spec.kind not in (TEXT_TO_VIDEO, MOTION_STROKES):
+    if spec.kind != TEXT_TO_VIDEO and spec.kind not in TRAINED_KINDS:
         return False, f"{spec.kind} models are not loadable by this version"
     if needs_lora(spec, task):
         return False, missing_lora_message(spec)

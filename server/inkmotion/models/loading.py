@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from inkmotion.errors import InvalidInput, ModelUnavailable
 from inkmotion.models import lora
 from inkmotion.models.hub import MOTION_STROKES_FILES, availability, check_folder, downloads_allowed, pull_hint
-from inkmotion.models.specs import DTYPES, MOTION_STROKES, TEXT_TO_VIDEO, ModelSpec
+from inkmotion.models.specs import DTYPES, TEXT_TO_VIDEO, TRAINED_KINDS, ModelSpec
 
 if TYPE_CHECKING:
     import torch
@@ -217,15 +217,16 @@ def load_text_to_video(
                        _offloader=offloader)
 
 
-def load_motion_strokes(spec: ModelSpec, device: str | torch.device = "cpu", *, dtype: str | torch.dtype | None = None,
-                        local_files_only: bool | None = None, cache_dir: str | Path | None = None):
-    """A motion-strokes model (inkmotion.pipelines.motion_strokes) from its folder or hub id,
-    read-only on `device`: config.json + model.safetensors, safetensors only. On CUDA in the
-    spec's dtype (float16 by default), float32 on the CPU."""
-    from inkmotion.pipelines import motion_strokes
+def load_trained(spec: ModelSpec, device: str | torch.device = "cpu", *, dtype: str | torch.dtype | None = None,
+                 local_files_only: bool | None = None, cache_dir: str | Path | None = None):
+    """A model we train (motion-strokes, sketch-flow: `TRAINED_KINDS`) from its folder or hub id,
+    read-only on `device`, by the pipeline of its kind: config.json + model.safetensors,
+    safetensors only. On CUDA in the spec's dtype (float16 by default), float32 on the CPU."""
+    import importlib
 
-    if spec.kind != MOTION_STROKES:
-        raise InvalidInput("model", f"{spec.name!r} is a {spec.kind} model, not {MOTION_STROKES}")
+    if spec.kind not in TRAINED_KINDS:
+        raise InvalidInput("model", f"{spec.name!r} is a {spec.kind} model, not one of {', '.join(TRAINED_KINDS)}")
+    pipeline = importlib.import_module("inkmotion.pipelines." + spec.kind.replace("-", "_"))
     if local_files_only is None:
         local_files_only = not downloads_allowed()
     if spec.is_local:
@@ -243,7 +244,7 @@ def load_motion_strokes(spec: ModelSpec, device: str | torch.device = "cpu", *, 
         except Exception as exc:  # network, auth, a missing repository: the same for whoever asked
             raise ModelUnavailable(f"model {spec.name!r}: cannot load {spec.where}: {exc}") from exc
     try:
-        return motion_strokes.load(folder, device, choose_dtype(spec, device, dtype))
+        return pipeline.load(folder, device, choose_dtype(spec, device, dtype))
     except ModelUnavailable as exc:
         raise ModelUnavailable(f"model {spec.name!r}: {exc}") from None
 

@@ -35,10 +35,14 @@ from typing import Any
 from inkmotion.errors import InvalidInput
 
 TEXT_TO_VIDEO = "text-to-video"
-MOTION_STROKES = "motion-strokes"  # inkmotion.pipelines.motion_strokes: a folder of these two files
+MOTION_STROKES = "motion-strokes"  # inkmotion.pipelines.motion_strokes
+SKETCH_FLOW = "sketch-flow"  # inkmotion.pipelines.sketch_flow
+# The small models we train ourselves: a folder of these two files, the config's model_type being
+# the kind (the pipeline of that name reads it); the tasks each kind serves.
 MOTION_STROKES_CONFIG, MOTION_STROKES_WEIGHTS = "config.json", "model.safetensors"
+TRAINED_KINDS = {MOTION_STROKES: ("path_motion",), SKETCH_FLOW: ("inbetween",)}
 LORA = "lora"  # reserved for stand-alone adapters; a LoRA rides on its base model (ModelSpec.lora)
-KINDS = (TEXT_TO_VIDEO, MOTION_STROKES, LORA)
+KINDS = (TEXT_TO_VIDEO, *TRAINED_KINDS, LORA)
 # Weights that ship in the package (small models we train ourselves).
 PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 DTYPES = ("float16", "bfloat16", "float32")
@@ -117,7 +121,17 @@ BUILTIN[SKETCH_ANIMATOR] = ModelSpec(
     tasks=("video_motion",),
     size="about 3.7 GB (the LoRAs are learned here)",
 )
+BUILTIN[SKETCH_FLOW] = ModelSpec(
+    name=SKETCH_FLOW,
+    source=str(PACKAGE_WEIGHTS / SKETCH_FLOW),
+    kind=SKETCH_FLOW,
+    description="Sketch-flow (the two-sketch paper's Stage II for line art): learned bidirectional flows and a "
+                "visibility mask between two painted keys, trained here on procedural line-art clips (see its README)",
+    tasks=("inbetween",),
+    size="in the package",
+)
 DEFAULT_FOR_TASK = {"text_motion": MODELSCOPE_1_7B, "raster_text_motion": FLIPSKETCH, "path_motion": MOTION_STROKES,
+                    "inbetween": SKETCH_FLOW,
                     "video_motion": SKETCH_ANIMATOR}
 MODEL_TASKS = tuple(DEFAULT_FOR_TASK)  # the tasks (inkmotion.tasks names) that run registry models
 
@@ -275,9 +289,10 @@ def spec_for_folder(path: Path) -> ModelSpec:
     folder (model_index.json) or a motion-strokes one (config.json of that model_type)."""
     path = path.expanduser().resolve()
     index_file = path / "model_index.json"
-    if not index_file.is_file() and _model_type(path / MOTION_STROKES_CONFIG) == MOTION_STROKES:
-        return ModelSpec(name=str(path), source=str(path), kind=MOTION_STROKES, tasks=("path_motion",),
-                         description="local folder (motion-strokes)")
+    kind = None if index_file.is_file() else _model_type(path / MOTION_STROKES_CONFIG)
+    if kind in TRAINED_KINDS:
+        return ModelSpec(name=str(path), source=str(path), kind=kind, tasks=TRAINED_KINDS[kind],
+                         description=f"local folder ({kind})")
     if not index_file.is_file():
         raise InvalidInput("model", f"{path} has no model_index.json: not a diffusers model folder "
                                     "(scripts/make_tiny_models.py DIR writes one) nor a motion-strokes one")

@@ -478,32 +478,6 @@ def _sample(image: torch.Tensor, matrix: np.ndarray, size: tuple[int, int]) -> t
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def _paper_and_colour(raster: Raster, ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The paper (RGBA: transparent for a layer, the scan's paper colour for an opaque image) and
-    the ink colour (RGB, the ink-weighted mean of the inked pixels)."""
-    rgba = np.asarray(raster.rgba, np.float64)
-    inked = ink > 0.5
-    colour = (rgba[inked, :3].mean(axis=0) if inked.any() else np.zeros(3))
-    paper_px = ink < 0.05
-    opaque = rgba[..., 3].mean() > 250 if rgba.size else False
-    if opaque and paper_px.any():
-        paper = np.append(np.median(rgba[paper_px, :3], axis=0), 255.0)
-    else:
-        paper = np.zeros(4)
-    return paper, colour
-
-
-def _paint(ink: np.ndarray, paper: np.ndarray, colour: np.ndarray) -> Raster:
-    """Ink [H, W] in [0, 1] in `colour` over `paper`: on transparency the ink is the alpha."""
-    ink = np.clip(ink, 0.0, 1.0)[..., None]
-    if paper[3] > 0:
-        rgb = paper[:3] * (1 - ink) + colour * ink
-        rgba = np.concatenate([rgb, np.full_like(ink, 255.0)], axis=-1)
-    else:
-        rgba = np.concatenate([np.broadcast_to(colour, ink.shape[:2] + (3,)), ink * 255.0], axis=-1)
-    return Raster(np.clip(np.rint(rgba), 0, 255).astype(np.uint8))
-
-
 def subject_keypoints(path: np.ndarray, anchor: np.ndarray, frames: int, easing: str, timing: str) -> np.ndarray:
     """Where the subject's ink centre is at each frame, [frames, 2]: the path's points at the frames'
     times (`path_follow.keypoints`, the vector engine's easing and timing), shifted so the first is
@@ -525,7 +499,7 @@ def animate(model, raster: Raster, path: np.ndarray, frames: int, *, easing: str
     Each step is one predictor step on the model's device; `on_progress` may raise Cancelled."""
     import torch
 
-    from inkmotion.strokes.lineart import ink_darkness
+    from inkmotion.strokes.lineart import ink_darkness, paint_ink, paper_and_ink_colour
 
     ink = ink_darkness(raster)
     box = ink_box(ink)
@@ -557,5 +531,5 @@ def animate(model, raster: Raster, path: np.ndarray, frames: int, *, easing: str
         for t in range(total):  # one canvas-sized frame at a time: the carry at full resolution + the change
             moved = shifted(canvas, shifts[t + 1 : t + 2]) + _sample(change[t : t + 1], back, ink.shape)
             out.append(moved.clamp(0.0, 1.0)[0, 0].cpu().numpy())
-    paper, colour = _paper_and_colour(raster, ink)
-    return [raster] + [_paint(frame, paper, colour) for frame in out]
+    paper, colour = paper_and_ink_colour(raster, ink)
+    return [raster] + [paint_ink(frame, paper, colour) for frame in out]

@@ -28,9 +28,13 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from inkmotion.codec.drawing import Raster
+from inkmotion.pipelines.base import Progress, ProgressCallback, no_progress
 
 MODEL_TYPE = "sketch-flow"
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
@@ -49,6 +53,10 @@ class SketchFlowConfig:
     w_bfr: float = 0.5
     w_sm: float = 0.02
     w_kl: float = 0.001
+    w_mask: float = 0.01  # keeps Eq. 8's masks open where the keys do reconstruct (else they close to 0)
+    # L_pix is also taken on the frames blurred by these Gaussian sigmas (px at the working size):
+    # thin lines make plain L1 reward erasing a moving line over placing it a little off.
+    pix_blurs: tuple[float, ...] = (1.5, 3.0, 6.0)
 
 
 # -- warping (W) and merging (Eq. 4) ---------------------------------------------------------------
@@ -196,6 +204,26 @@ def bidirectional_reconstruction(key: torch.Tensor, frames: torch.Tensor, forwar
             + (m_backward * (frames - warp(keys, backward)).abs()).mean())
 
 
+def blurred(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """`image` [B, 1, H, W] under a Gaussian of `sigma` px (separable, zeros outside)."""
+    radius = max(1, int(math.ceil(3 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    image = F.conv2d(image, kernel.view(1, 1, 1, -1), padding=(0, radius))
+    return F.conv2d(image, kernel.view(1, 1, -1, 1), padding=(radius, 0))
+
+
+def pixel_loss(frame: torch.Tensor, target: torch.Tensor, blurs: tuple[float, ...] = ()) -> torch.Tensor:
+    """Eq. (6)'s L1 of a frame to the true one, and (our addition for line art) the same on both
+    blurred by each sigma in `blurs`, averaged: an erased line costs its whole ink at every scale,
+    one drawn a little off costs less at the coarse ones, so the flows learn to carry lines."""
+    loss = F.l1_loss(frame, target)
+    for sigma in blurs:
+        loss = loss + F.l1_loss(blurred(frame, sigma), blurred(target, sigma))
+    return loss / (1 + len(blurs))
+
+
 def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """KL(N(mean, exp(log_var)) || N(0, 1)), per sample, averaged."""
     return (-0.5 * (1 + log_var - mean.square() - log_var.exp()).sum(dim=1)).mean()
@@ -212,44 +240,119 @@ def training_loss(model: SketchFlow, clip: torch.Tensor, generator: torch.Genera
     noise = torch.randn(mean.shape, generator=generator).to(mean)
     f_m = mean + noise * (0.5 * log_var).exp()
     f_s, f_e = model.encode(start, end)
-    parts = {"pix": 0.0, "osc": 0.0, "bfr": 0.0}
+    parts = {"pix": 0.0, "osc": 0.0, "bfr": 0.0, "mask": 0.0}
     flows_sf, flows_ef = [], []
     for i in range(frames):
         t = torch.full((b,), i / (frames - 1), device=clip.device)
         frame, out = model.frame(start, end, f_s, f_e, f_m, t)
         target = clip[:, i:i + 1]
-        parts["pix"] = parts["pix"] + F.l1_loss(frame, target) / frames
+        parts["pix"] = parts["pix"] + pixel_loss(frame, target, c.pix_blurs) / frames
         parts["osc"] = parts["osc"] + sum(gradient_l1(out[k]) for k in ("o_sf", "o_sb", "o_ef", "o_eb")) / frames
         parts["bfr"] = parts["bfr"] + (bidirectional_reconstruction(start, target, out["o_sf"], out["o_sb"], out["m_sf"], out["m_sb"])
                                        + bidirectional_reconstruction(end, target, out["o_ef"], out["o_eb"], out["m_ef"], out["m_eb"])) / frames
+        parts["mask"] = parts["mask"] + sum((1 - out[k]).mean() for k in ("m_sf", "m_sb", "m_ef", "m_eb")) / (4 * frames)
         flows_sf.append(out["o_sf"])
         flows_ef.append(out["o_ef"])
     parts["sm"] = sum(smooth_motion(torch.stack(flows, dim=1)[j]) for flows in (flows_sf, flows_ef) for j in range(b)) / b
     parts["kl"] = kl_divergence(mean, log_var)
     loss = (c.w_pix * parts["pix"] + c.w_osc * parts["osc"] + c.w_bfr * parts["bfr"] + c.w_sm * parts["sm"]
-            + c.w_kl * parts["kl"])
+            + c.w_kl * parts["kl"] + c.w_mask * parts["mask"])
     return loss, {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in parts.items()}
 
 
 # -- inference --------------------------------------------------------------------------------------
 
+def _to_working(key: torch.Tensor, size: int) -> torch.Tensor:
+    """A key [B, 1, H, W] at the network's working size: its longer side scaled to `size` (area
+    averaging, so thin lines stay ink rather than vanish), padded with paper to size x size."""
+    height, width = key.shape[-2:]
+    scale = size / max(height, width)
+    h, w = max(1, round(height * scale)), max(1, round(width * scale))
+    small = key if (h, w) == (height, width) else F.interpolate(key, size=(h, w), mode="area")
+    return F.pad(small, (0, size - w, 0, size - h))
+
+
+def _to_canvas(field: torch.Tensor, height: int, width: int, size: int, flow: bool) -> torch.Tensor:
+    """A working-size field [B, C, size, size] back on the H x W canvas: the padding cut off,
+    bilinear up, and (for flows, in pixels) x and y scaled by the canvas's own factors."""
+    scale = size / max(height, width)
+    h, w = max(1, round(height * scale)), max(1, round(width * scale))
+    out = F.interpolate(field[..., :h, :w], size=(height, width), mode="bilinear", align_corners=False)
+    if flow:
+        out = out * torch.tensor([width / w, height / h], dtype=out.dtype, device=out.device)[None, :, None, None]
+    return out
+
+
 @torch.no_grad()
-def inbetween(model: SketchFlow, start: torch.Tensor, end: torch.Tensor, times: list[float], seed: int = 0) -> list[torch.Tensor]:
-    """The frames at `times` (0..1) between two keys [1, 1, H, W] (ink in [0, 1], H = W =
-    config.size), f_m = z ~ N(0, 1) drawn from `seed`. t = 0 and 1 give the keys back."""
+def inbetween(model: SketchFlow, start: torch.Tensor, end: torch.Tensor, times: list[float], seed: int = 0,
+              on_frame=None) -> list[torch.Tensor]:
+    """The frames at `times` (0..1) between two keys [1, 1, H, W] (ink in [0, 1]), f_m = z ~ N(0, 1)
+    drawn from `seed`. t = 0 and 1 give the keys back.
+
+    Any canvas: the networks see the keys at their working size (`config.size`, the longer side
+    scaled to it), and the flows and the visibility mask they give are scaled back up to the canvas,
+    where Eq. (4) warps the keys at their own resolution: lines stay as sharp as drawn.
+    `on_frame(i)` is called after each frame (it may raise to stop)."""
     model.eval()
+    size = model.config.size
+    height, width = start.shape[-2:]
+    native = (height, width) == (size, size)
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn((1, model.config.motion_dim), generator=generator).to(start)
-    f_s, f_e = model.encode(start, end)
+    small_s, small_e = (start, end) if native else (_to_working(start, size), _to_working(end, size))
+    f_s, f_e = model.encode(small_s, small_e)
     out = []
-    for t in times:
+    for i, t in enumerate(times):
         if t <= 0:
             out.append(start.clone())
         elif t >= 1:
             out.append(end.clone())
         else:
-            out.append(model.frame(start, end, f_s, f_e, z, torch.tensor([t], device=start.device))[0].clamp(0, 1))
+            frame, fields = model.frame(small_s, small_e, f_s, f_e, z, torch.tensor([t], device=start.device,
+                                                                                     dtype=start.dtype))
+            if not native:
+                o_sb, o_eb = (_to_canvas(fields[k], height, width, size, flow=True) for k in ("o_sb", "o_eb"))
+                frame = merge(start, end, o_sb, o_eb, _to_canvas(fields["m_v"], height, width, size, flow=False))
+            out.append(frame.clamp(0, 1))
+        if on_frame is not None:
+            on_frame(i)
     return out
+
+
+def animate(model: SketchFlow, start: Raster, end: Raster, frames: int, *, easing: str = "ease-in-out", seed: int = 0,
+            on_progress: ProgressCallback = no_progress) -> list[Raster]:
+    """`frames` rasters from the `start` key to the `end` key (line art on one canvas), both keys
+    included and returned as they are; frame i at eased time ease(i / (frames - 1)) (the easings
+    of inkmotion.pipelines.inbetween). The frames between are ink in the start key's colour on its
+    paper (or on transparency), on its canvas; an end key of another size is read in the start
+    key's pixels (cropped, or padded with paper). On the model's device and dtype; `on_progress` once per frame (it
+    may raise Cancelled)."""
+    from inkmotion.pipelines.inbetween import ease
+    from inkmotion.strokes.lineart import ink_darkness, paint_ink, paper_and_ink_colour
+
+    parameter = next(model.parameters())
+    ink_s, ink_e = ink_darkness(start), ink_darkness(end)
+    if ink_e.shape != ink_s.shape:  # read in the start key's canvas pixels, as stroke-match reads it
+        canvas = np.zeros_like(ink_s)
+        h, w = min(ink_s.shape[0], ink_e.shape[0]), min(ink_s.shape[1], ink_e.shape[1])
+        canvas[:h, :w] = ink_e[:h, :w]
+        ink_e = canvas
+
+    def tensor(ink):
+        return torch.from_numpy(ink)[None, None].to(device=parameter.device, dtype=parameter.dtype)
+
+    times = [float(t) for t in ease(np.linspace(0.0, 1.0, frames), easing)]
+    inner = times[1:-1]
+
+    def step(i: int) -> None:
+        on_progress(Progress(step=i + 2, total=frames, message=f"frame {i + 2} of {frames}"))
+
+    on_progress(Progress(step=1, total=frames, message=f"frame 1 of {frames}"))
+    made = inbetween(model, tensor(ink_s), tensor(ink_e), inner, seed=seed, on_frame=step)
+    paper, colour = paper_and_ink_colour(start, ink_s)
+    middle = [paint_ink(frame[0, 0].float().cpu().numpy(), paper, colour) for frame in made]
+    on_progress(Progress(step=frames, total=frames, message=f"frame {frames} of {frames}"))
+    return [start] + middle + [end]
 
 
 # -- weights --------------------------------------------------------------------------------------
@@ -265,15 +368,16 @@ def save(model: SketchFlow, folder: str | Path, metadata: dict | None = None) ->
     return folder
 
 
-def load(folder: str | Path, device: str | torch.device = "cpu") -> SketchFlow:
+def load(folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> SketchFlow:
     from safetensors.torch import load_file
 
     folder = Path(folder)
     saved = json.loads((folder / CONFIG_FILE).read_text())
-    fields = {k: saved[k] for k in SketchFlowConfig.__dataclass_fields__ if k in saved}
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()
+              if k in SketchFlowConfig.__dataclass_fields__}
     model = SketchFlow(SketchFlowConfig(**fields))
     model.load_state_dict(load_file(str(folder / WEIGHTS_FILE), device=str(device)))
-    return model.to(device).eval()
+    return model.to(device=device, dtype=dtype).eval()
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -51,6 +51,32 @@ def ink_darkness(raster: Raster) -> np.ndarray:
     return np.clip((1.0 - luminance) * rgba[..., 3], 0.0, 1.0)  # over white: transparent is paper
 
 
+def paper_and_ink_colour(raster: Raster, ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The paper (RGBA: transparent for a layer, the scan's paper colour for an opaque image) and
+    the ink colour (RGB, the ink-weighted mean of the inked pixels)."""
+    rgba = np.asarray(raster.rgba, np.float64)
+    inked = ink > 0.5
+    colour = (rgba[inked, :3].mean(axis=0) if inked.any() else np.zeros(3))
+    paper_px = ink < 0.05
+    opaque = rgba[..., 3].mean() > 250 if rgba.size else False
+    if opaque and paper_px.any():
+        paper = np.append(np.median(rgba[paper_px, :3], axis=0), 255.0)
+    else:
+        paper = np.zeros(4)
+    return paper, colour
+
+
+def paint_ink(ink: np.ndarray, paper: np.ndarray, colour: np.ndarray) -> Raster:
+    """Ink [H, W] in [0, 1] in `colour` over `paper`: on transparency the ink is the alpha."""
+    ink = np.clip(ink, 0.0, 1.0)[..., None]
+    if paper[3] > 0:
+        rgb = paper[:3] * (1 - ink) + colour * ink
+        rgba = np.concatenate([rgb, np.full_like(ink, 255.0)], axis=-1)
+    else:
+        rgba = np.concatenate([np.broadcast_to(colour, ink.shape[:2] + (3,)), ink * 255.0], axis=-1)
+    return Raster(np.clip(np.rint(rgba), 0, 255).astype(np.uint8))
+
+
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     """Otsu's threshold of values in [0, 1]: the cut that maximises the between-class variance,
     over `bins` equal bins of [0, 1]; the ink is what lies above it."""

@@ -89,7 +89,8 @@ def check_submission(submission: service_pb2.SubmitJobRequest, limits: Limits, *
         raise TaskUnavailable(f"task {spec.name!r} is not available on this server: {spec.unavailable_reason}")
     model = spec.resolve_model(request.model, f"{which}.model", allow_model_paths, request)
     inputs = spec.check(request, limits, which)
-    return Checked(spec, request, model, inputs)
+    warnings = tuple(spec.warnings(request, model, inputs)) if spec.warnings is not None else ()
+    return Checked(spec, request, model, inputs, warnings)
 
 
 def _plugin_task(name: str) -> TaskSpec:

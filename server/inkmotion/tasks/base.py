@@ -201,6 +201,9 @@ class TaskSpec:
     # subject's is the learned model, a drawing's the vector engine); None: `default_model`.
     default_for: Callable[[Request], str] | None = None
     aliases: tuple[str, ...] = ()  # shorter names for `inkmotion animate` ("path" for path_motion)
+    # What to tell the artist about how a checked request will run on a model (`Job.warnings`):
+    # warnings(request, model, inputs) -> the sentences.
+    warnings: Callable[[Request, str, Inputs], list[str]] | None = None
 
     @property
     def name(self) -> str:
@@ -261,6 +264,7 @@ class Checked:
     request: Request | None  # None while it travels apart from its inputs (see inkmotion.checking)
     model: str
     inputs: object = None
+    warnings: tuple[str, ...] = ()  # said with the job (Job.warnings)
 
     def with_request(self, request: Request | None) -> "Checked":
         """This, with `request` as its task request (in the inputs too)."""

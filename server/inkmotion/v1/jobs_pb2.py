@@ -27,31 +27,31 @@ from inkmotion.v1 import drawing_pb2 as inkmotion_dot_v1_dot_drawing__pb2
 from inkmotion.v1 import tasks_pb2 as inkmotion_dot_v1_dot_tasks__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17inkmotion/v1/jobs.proto\x12\x0cinkmotion.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ainkmotion/v1/drawing.proto\x1a\x18inkmotion/v1/tasks.proto\"\xf9\x03\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12 \n\x04task\x18\x03 \x01(\x0e\x32\x12.inkmotion.v1.Task\x12%\n\x05state\x18\x04 \x01(\x0e\x32\x16.inkmotion.v1.JobState\x12\x10\n\x08progress\x18\x05 \x01(\x02\x12\x0c\n\x04step\x18\x06 \x01(\r\x12\x13\n\x0btotal_steps\x18\x07 \x01(\r\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\r\n\x05\x65rror\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0equeue_position\x18\r \x01(\r\x12\r\n\x05model\x18\x0e \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x0f \x01(\t\x12\x10\n\x08priority\x18\x10 \x01(\x05\x12+\n\x06result\x18\x11 \x01(\x0b\x32\x1b.inkmotion.v1.AnimationInfo\x12\r\n\x05label\x18\x12 \x01(\t\x12\x11\n\ttask_name\x18\x13 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x14 \x01(\r\"\x1d\n\tJobQueued\x12\x10\n\x08position\x18\x01 \x01(\r\"\x1c\n\nJobStarted\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\"|\n\x0bJobProgress\x12\x10\n\x08\x66raction\x18\x01 \x01(\x02\x12\x0c\n\x04step\x18\x02 \x01(\r\x12\x13\n\x0btotal_steps\x18\x03 \x01(\r\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\'\n\x07preview\x18\x05 \x01(\x0b\x32\x16.inkmotion.v1.Keyframe\":\n\x0bJobFinished\x12+\n\x06result\x18\x01 \x01(\x0b\x32\x1b.inkmotion.v1.AnimationInfo\"\x1b\n\tJobFailed\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x0e\n\x0cJobCancelled\" \n\x0eJobInterrupted\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\xa3\x03\n\x08JobEvent\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.inkmotion.v1.Job\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06queued\x18\x03 \x01(\x0b\x32\x17.inkmotion.v1.JobQueuedH\x00\x12+\n\x07started\x18\x04 \x01(\x0b\x32\x18.inkmotion.v1.JobStartedH\x00\x12-\n\x08progress\x18\x05 \x01(\x0b\x32\x19.inkmotion.v1.JobProgressH\x00\x12-\n\x08\x66inished\x18\x06 \x01(\x0b\x32\x19.inkmotion.v1.JobFinishedH\x00\x12)\n\x06\x66\x61iled\x18\x07 \x01(\x0b\x32\x17.inkmotion.v1.JobFailedH\x00\x12/\n\tcancelled\x18\x08 \x01(\x0b\x32\x1a.inkmotion.v1.JobCancelledH\x00\x12\x33\n\x0binterrupted\x18\t \x01(\x0b\x32\x1c.inkmotion.v1.JobInterruptedH\x00\x42\x06\n\x04kind*\xb5\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x12\x19\n\x15JOB_STATE_INTERRUPTED\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17inkmotion/v1/jobs.proto\x12\x0cinkmotion.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ainkmotion/v1/drawing.proto\x1a\x18inkmotion/v1/tasks.proto\"\x8b\x04\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12 \n\x04task\x18\x03 \x01(\x0e\x32\x12.inkmotion.v1.Task\x12%\n\x05state\x18\x04 \x01(\x0e\x32\x16.inkmotion.v1.JobState\x12\x10\n\x08progress\x18\x05 \x01(\x02\x12\x0c\n\x04step\x18\x06 \x01(\r\x12\x13\n\x0btotal_steps\x18\x07 \x01(\r\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\r\n\x05\x65rror\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0equeue_position\x18\r \x01(\r\x12\r\n\x05model\x18\x0e \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x0f \x01(\t\x12\x10\n\x08priority\x18\x10 \x01(\x05\x12+\n\x06result\x18\x11 \x01(\x0b\x32\x1b.inkmotion.v1.AnimationInfo\x12\r\n\x05label\x18\x12 \x01(\t\x12\x11\n\ttask_name\x18\x13 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x14 \x01(\r\x12\x10\n\x08warnings\x18\x15 \x03(\t\"\x1d\n\tJobQueued\x12\x10\n\x08position\x18\x01 \x01(\r\"\x1c\n\nJobStarted\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\"|\n\x0bJobProgress\x12\x10\n\x08\x66raction\x18\x01 \x01(\x02\x12\x0c\n\x04step\x18\x02 \x01(\r\x12\x13\n\x0btotal_steps\x18\x03 \x01(\r\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\'\n\x07preview\x18\x05 \x01(\x0b\x32\x16.inkmotion.v1.Keyframe\":\n\x0bJobFinished\x12+\n\x06result\x18\x01 \x01(\x0b\x32\x1b.inkmotion.v1.AnimationInfo\"\x1b\n\tJobFailed\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x0e\n\x0cJobCancelled\" \n\x0eJobInterrupted\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\xa3\x03\n\x08JobEvent\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.inkmotion.v1.Job\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06queued\x18\x03 \x01(\x0b\x32\x17.inkmotion.v1.JobQueuedH\x00\x12+\n\x07started\x18\x04 \x01(\x0b\x32\x18.inkmotion.v1.JobStartedH\x00\x12-\n\x08progress\x18\x05 \x01(\x0b\x32\x19.inkmotion.v1.JobProgressH\x00\x12-\n\x08\x66inished\x18\x06 \x01(\x0b\x32\x19.inkmotion.v1.JobFinishedH\x00\x12)\n\x06\x66\x61iled\x18\x07 \x01(\x0b\x32\x17.inkmotion.v1.JobFailedH\x00\x12/\n\tcancelled\x18\x08 \x01(\x0b\x32\x1a.inkmotion.v1.JobCancelledH\x00\x12\x33\n\x0binterrupted\x18\t \x01(\x0b\x32\x1c.inkmotion.v1.JobInterruptedH\x00\x42\x06\n\x04kind*\xb5\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x12\x19\n\x15JOB_STATE_INTERRUPTED\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'inkmotion.v1.jobs_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_JOBSTATE']._serialized_start=1385
-  _globals['_JOBSTATE']._serialized_end=1566
+  _globals['_JOBSTATE']._serialized_start=1403
+  _globals['_JOBSTATE']._serialized_end=1584
   _globals['_JOB']._serialized_start=129
-  _globals['_JOB']._serialized_end=634
-  _globals['_JOBQUEUED']._serialized_start=636
-  _globals['_JOBQUEUED']._serialized_end=665
-  _globals['_JOBSTARTED']._serialized_start=667
-  _globals['_JOBSTARTED']._serialized_end=695
-  _globals['_JOBPROGRESS']._serialized_start=697
-  _globals['_JOBPROGRESS']._serialized_end=821
-  _globals['_JOBFINISHED']._serialized_start=823
-  _globals['_JOBFINISHED']._serialized_end=881
-  _globals['_JOBFAILED']._serialized_start=883
-  _globals['_JOBFAILED']._serialized_end=910
-  _globals['_JOBCANCELLED']._serialized_start=912
-  _globals['_JOBCANCELLED']._serialized_end=926
-  _globals['_JOBINTERRUPTED']._serialized_start=928
-  _globals['_JOBINTERRUPTED']._serialized_end=960
-  _globals['_JOBEVENT']._serialized_start=963
-  _globals['_JOBEVENT']._serialized_end=1382
+  _globals['_JOB']._serialized_end=652
+  _globals['_JOBQUEUED']._serialized_start=654
+  _globals['_JOBQUEUED']._serialized_end=683
+  _globals['_JOBSTARTED']._serialized_start=685
+  _globals['_JOBSTARTED']._serialized_end=713
+  _globals['_JOBPROGRESS']._serialized_start=715
+  _globals['_JOBPROGRESS']._serialized_end=839
+  _globals['_JOBFINISHED']._serialized_start=841
+  _globals['_JOBFINISHED']._serialized_end=899
+  _globals['_JOBFAILED']._serialized_start=901
+  _globals['_JOBFAILED']._serialized_end=928
+  _globals['_JOBCANCELLED']._serialized_start=930
+  _globals['_JOBCANCELLED']._serialized_end=944
+  _globals['_JOBINTERRUPTED']._serialized_start=946
+  _globals['_JOBINTERRUPTED']._serialized_end=978
+  _globals['_JOBEVENT']._serialized_start=981
+  _globals['_JOBEVENT']._serialized_end=1400
 # @@protoc_insertion_point(module_scope)

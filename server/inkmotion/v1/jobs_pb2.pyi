@@ -3,10 +3,11 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from inkmotion.v1 import drawing_pb2 as _drawing_pb2
 from inkmotion.v1 import tasks_pb2 as _tasks_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -29,7 +30,7 @@ JOB_STATE_CANCELLED: JobState
 JOB_STATE_INTERRUPTED: JobState
 
 class Job(_message.Message):
-    __slots__ = ("id", "owner", "task", "state", "progress", "step", "total_steps", "message", "error", "created_at", "started_at", "finished_at", "queue_position", "model", "device", "priority", "result", "label", "task_name", "attempts")
+    __slots__ = ("id", "owner", "task", "state", "progress", "step", "total_steps", "message", "error", "created_at", "started_at", "finished_at", "queue_position", "model", "device", "priority", "result", "label", "task_name", "attempts", "warnings")
     ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +51,7 @@ class Job(_message.Message):
     LABEL_FIELD_NUMBER: _ClassVar[int]
     TASK_NAME_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     id: str
     owner: str
     task: _tasks_pb2.Task
@@ -70,7 +72,8 @@ class Job(_message.Message):
     label: str
     task_name: str
     attempts: int
-    def __init__(self, id: _Optional[str] = ..., owner: _Optional[str] = ..., task: _Optional[_Union[_tasks_pb2.Task, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., progress: _Optional[float] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., queue_position: _Optional[int] = ..., model: _Optional[str] = ..., device: _Optional[str] = ..., priority: _Optional[int] = ..., result: _Optional[_Union[_drawing_pb2.AnimationInfo, _Mapping]] = ..., label: _Optional[str] = ..., task_name: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., owner: _Optional[str] = ..., task: _Optional[_Union[_tasks_pb2.Task, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., progress: _Optional[float] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., queue_position: _Optional[int] = ..., model: _Optional[str] = ..., device: _Optional[str] = ..., priority: _Optional[int] = ..., result: _Optional[_Union[_drawing_pb2.AnimationInfo, _Mapping]] = ..., label: _Optional[str] = ..., task_name: _Optional[str] = ..., attempts: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class JobQueued(_message.Message):
     __slots__ = ("position",)

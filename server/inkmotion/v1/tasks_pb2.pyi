@@ -197,7 +197,7 @@ class PathMotionRequest(_message.Message):
     def __init__(self, drawing: _Optional[_Union[_drawing_pb2.Drawing, _Mapping]] = ..., raster: _Optional[_Union[_drawing_pb2.Raster, _Mapping]] = ..., path: _Optional[bytes] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., seed: _Optional[int] = ..., easing: _Optional[_Union[Easing, str]] = ..., timing: _Optional[_Union[PathTiming, str]] = ..., keep_upright: _Optional[bool] = ..., squash_stretch: _Optional[float] = ..., follow_through: _Optional[float] = ...) -> None: ...
 
 class InbetweenRequest(_message.Message):
-    __slots__ = ("start", "end", "model", "frames", "easing", "motion_path", "unmatched", "result_form")
+    __slots__ = ("start", "end", "model", "frames", "easing", "motion_path", "unmatched", "result_form", "seed")
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -206,6 +206,7 @@ class InbetweenRequest(_message.Message):
     MOTION_PATH_FIELD_NUMBER: _ClassVar[int]
     UNMATCHED_FIELD_NUMBER: _ClassVar[int]
     RESULT_FORM_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
     start: _drawing_pb2.Keyframe
     end: _drawing_pb2.Keyframe
     model: str
@@ -214,7 +215,8 @@ class InbetweenRequest(_message.Message):
     motion_path: MotionPath
     unmatched: UnmatchedStrokes
     result_form: ResultForm
-    def __init__(self, start: _Optional[_Union[_drawing_pb2.Keyframe, _Mapping]] = ..., end: _Optional[_Union[_drawing_pb2.Keyframe, _Mapping]] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., easing: _Optional[_Union[Easing, str]] = ..., motion_path: _Optional[_Union[MotionPath, str]] = ..., unmatched: _Optional[_Union[UnmatchedStrokes, str]] = ..., result_form: _Optional[_Union[ResultForm, str]] = ...) -> None: ...
+    seed: int
+    def __init__(self, start: _Optional[_Union[_drawing_pb2.Keyframe, _Mapping]] = ..., end: _Optional[_Union[_drawing_pb2.Keyframe, _Mapping]] = ..., model: _Optional[str] = ..., frames: _Optional[int] = ..., easing: _Optional[_Union[Easing, str]] = ..., motion_path: _Optional[_Union[MotionPath, str]] = ..., unmatched: _Optional[_Union[UnmatchedStrokes, str]] = ..., result_form: _Optional[_Union[ResultForm, str]] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class PluginTaskRequest(_message.Message):
     __slots__ = ("task", "model", "drawing", "raster", "prompt", "parameters")
