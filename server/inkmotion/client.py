@@ -273,6 +273,8 @@ class Event:
     result: Result | None = None
     error: str = ""
     code: str = ""
+    model: str = ""  # the first QUEUED: the model the server runs it on
+    warnings: tuple[str, ...] = ()  # the first QUEUED: what the server said about how it runs (Job.warnings)
 
     @property
     def ended(self) -> bool:
@@ -382,7 +384,11 @@ class JobRunner:
             if cancel_now:  # asked while the submission was on its way
                 self._cancel_in_background(job.id)
             position = job.queue_position
-            self._say(EventKind.QUEUED, state_name(job.state), float(job.progress), queued_message(position), position=position)
+            with self._lock:  # as _say keeps it, so a watch's repeat of this is dropped
+                self._said = (EventKind.QUEUED, state_name(job.state), float(job.progress), queued_message(position),
+                              position)
+            self._put(Event(EventKind.QUEUED, job.id, state_name(job.state), float(job.progress), queued_message(position),
+                            position=position, model=job.model, warnings=tuple(job.warnings)))
             final = job
             for event in client.watch(job.id, retry_for=self.retry_for, on_retry=self._reconnecting):
                 final = event.job

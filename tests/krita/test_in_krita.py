@@ -276,6 +276,8 @@ def test_inbetween_inside_krita(krita_run):
     # The source layer kept its two keys; the new layer has one keyframe per frame, 0..8, with ink.
     assert scenario["source_keys"] == scenario["source_keys_after"] == scenario["reopened_source_keys"] == [0, 8]
     _inked(scenario, list(range(0, 9)), 300)
+    # Painted keys with no model asked for: the server's choice is sketch-flow, and the status says so.
+    assert scenario["request"]["model"] == "" and "(sketch-flow)" in scenario["job_state"][1], scenario["job_state"]
 
 
 def test_animate_a_paint_layer_runs_flipsketch(krita_run):
@@ -338,6 +340,11 @@ def test_a_plugin_task_through_the_docker_built_from_capabilities(krita_run):
     assert tasks["text_motion"][0] == "Animate from text" and tasks["raster_text_motion"][0] == "Animate painted sketch"
     assert tasks["path_motion"][:2] == ["Follow path", True], tasks["path_motion"]
     assert tasks["video_motion"][:2] == ["Animate from video", True], tasks["video_motion"]
+    # The model choice is the task's: Inbetween offers the server's choice, then its two models
+    # (sketch-flow's shipped weights present); another task lists its own.
+    assert scenario["inbetween_models"][:3] == [["", "Server's choice", True], ["stroke-match", "stroke-match", True],
+                                                ["sketch-flow", "sketch-flow", True]], scenario["inbetween_models"]
+    assert "sketch-flow" not in scenario["wobble_models"] and scenario["wobble_models"][0] == ""
     # Its form: one widget per described parameter, with the described defaults, ranges and choices.
     form = scenario["form"]
     assert {n: e["widget"] for n, e in form.items()} == {

@@ -434,6 +434,29 @@ def test_the_task_choice_follows_the_servers_capabilities(plugin):
     assert [caps.is_plugin(t) for t in (odd, newer, model["wobble"].info)] == [True, False, True]
 
 
+def test_the_model_choice_is_the_tasks_with_missing_weights_disabled(plugin):
+    """Inbetween's models from the server: its own choice first, then each listed model; one whose
+    weights the server lacks is greyed out saying so; no capabilities: the server's choice only."""
+    from fakeserver import default_capabilities
+
+    caps = plugin.capabilities
+    response = default_capabilities()
+    info = next(t for t in response.tasks if t.name == "inbetween")
+    del info.models[:]
+    info.models.extend(["stroke-match", "sketch-flow"])
+    info.default_model = "stroke-match"
+    del response.models[:]
+    response.models.add(name="stroke-match", task_name="inbetween", available=True, description="the vector engine")
+    response.models.add(name="sketch-flow", task_name="inbetween", available=False, description="learned flows")
+    response.models.add(name="sketch-flow", task_name="path_motion", available=True)  # another task's: not this one
+    choices = caps.model_choices(response, info)
+    assert [(c.name, c.label, c.enabled) for c in choices] == [
+        ("", "Server's choice", True), ("stroke-match", "stroke-match", True),
+        ("sketch-flow", "sketch-flow (no weights)", False)]
+    assert "stroke-match" in choices[0].tip and choices[2].tip == "the server does not have its weights: learned flows"
+    assert [c.name for c in caps.model_choices(None, None)] == [""]
+
+
 def test_an_unreachable_server_disables_every_task_with_its_words(plugin):
     loader = plugin.capabilities.Loader("127.0.0.1:9").start()
     assert loader.wait(30)

@@ -106,6 +106,36 @@ def task_model(response=None, error: str = "") -> list[TaskChoice]:
     return choices
 
 
+@dataclass
+class ModelChoice:
+    """One entry of the docker's model choice: '' is the server's own choice for the layer."""
+
+    name: str
+    label: str
+    enabled: bool
+    tip: str = ""
+
+
+def model_choices(response, info) -> list[ModelChoice]:
+    """The task's models as the server lists them (TaskInfo.models), after the server's own choice
+    (its default, which may depend on the layer: Inbetween takes sketch-flow for painted keys when
+    it has the weights). A model whose weights the server lacks is disabled, saying so."""
+    if info is None:
+        return [ModelChoice("", "Server's choice", True, "the task's default model")]
+    known = {m.name: m for m in getattr(response, "models", ()) if m.task_name == info.name}
+    first = ModelChoice("", "Server's choice", True,
+                        f"the server picks the model for the layer (its default: {info.default_model or 'none'})")
+    choices = [first]
+    for name in info.models:
+        model = known.get(name)
+        present = model is None or model.available
+        tip = (model.description if model is not None else "") or name
+        if not present:
+            tip = f"the server does not have its weights: {tip}"
+        choices.append(ModelChoice(name, name if present else f"{name} (no weights)", present, tip))
+    return choices
+
+
 def form_fields(info) -> list[Field]:
     """The form of a task: one Field per described parameter, its default parsed from
     default_value, its range from minimum/maximum (clamped to what a Qt spin box holds)."""

@@ -182,6 +182,7 @@ class Controller:
         self.message = "Ready"
         self.progress = 0.0
         self.result_layer = ""
+        self.job_model, self.job_warnings = "", []
         self.listeners = []
         self.preview = None  # the job's latest preview keyframe, when its task sends them
         self._runner = None
@@ -285,6 +286,7 @@ class Controller:
         self._task = task
         self._values = values
         self.result_layer = ""
+        self.job_model, self.job_warnings = "", []  # said by the server when it takes the job
         try:
             if not deps.ready():
                 self._install_then_run()
@@ -470,6 +472,8 @@ class Controller:
                 self.preview = event.preview  # the latest look at the work, for a listener to show
                 self._set()
             elif kind in ("queued", "progress"):
+                if kind == "queued" and event.model:  # the first: what runs it, and what to know
+                    self.job_model, self.job_warnings = event.model, list(event.warnings)
                 self._set(message=message, progress=progress)
             elif kind == "finished":
                 self._timer.stop()
@@ -523,7 +527,9 @@ class Controller:
                 doc.setCurrentTime(self._restore_time)
                 doc.refreshProjection()
                 self._write = None
-                self._set("done", f"Done: {self._frame_count} frames on '{self.result_layer}'", 1.0)
+                notes = "".join(f"\nNote: {w[:1].upper()}{w[1:]}." for w in self.job_warnings)
+                self._set("done", f"Done: {self._frame_count} frames on '{self.result_layer}' "
+                                  f"({self.job_model}){notes}", 1.0)
                 return
             kind, frame = self._write.pop(0)
             if kind == "time":
@@ -587,9 +593,9 @@ class InkMotionDocker(DockWidget):
         task_row.addWidget(self.refresh_button)
         self.prompt = QLineEdit(s.prompt)
         self.prompt.setPlaceholderText("what moves, e.g. the cat stretches")
-        self.model = QLineEdit(s.model)
-        self.model.setPlaceholderText("(the server's default)")
-        self.model.setToolTip("a model name the server knows (inkmotion models lists them); empty: the task's default")
+        self.model = QComboBox()  # the chosen task's models, from capabilities (_fill_models)
+        self.model.setToolTip("which of the task's models runs it; the server's choice suits the layer")
+        self._model_name = s.model
         self.server = QLineEdit(s.server)
         self.token = QLineEdit(s.token)
         self.token.setEchoMode(QLineEdit.Password)
@@ -652,8 +658,9 @@ class InkMotionDocker(DockWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
         self.setWidget(root)
-        for widget in (self.prompt, self.model, self.token, self.video):
+        for widget in (self.prompt, self.token, self.video):
             widget.editingFinished.connect(self.save)
+        self.model.currentIndexChanged.connect(self._model_changed)
         self.server.editingFinished.connect(self._server_changed)
         self.task.currentIndexChanged.connect(self._task_changed)
         self._shown = None  # the capabilities the task choice was last built from
@@ -683,7 +690,29 @@ class InkMotionDocker(DockWidget):
         name = self.task.currentData()
         return next((c for c in controller().choices() if c.name == name), None)
 
+    def _fill_models(self, choice) -> None:
+        """The model choice for the task: the server's choice first, then its models."""
+        self.model.blockSignals(True)
+        self.model.clear()
+        items = self.model.model()
+        for i, m in enumerate(capabilities.model_choices(controller().response, choice.info if choice else None)):
+            self.model.addItem(m.label, m.name)
+            self.model.setItemData(i, m.tip, Qt.ToolTipRole)
+            if not m.enabled:
+                items.item(i).setEnabled(False)
+        index = self.model.findData(self._model_name)
+        if index < 0 and self._model_name:  # a name the server does not list for this task: kept, said
+            self.model.addItem(f"{self._model_name} (not listed)", self._model_name)
+            index = self.model.count() - 1
+        self.model.setCurrentIndex(max(0, index))
+        self.model.blockSignals(False)
+
+    def _model_changed(self, *_):
+        self._model_name = self.model.currentData() or ""
+        self.save()
+
     def _build_form(self) -> None:
+        self._fill_models(self._choice())
         while self.parameters_form.rowCount():
             self.parameters_form.removeRow(0)
         self.widgets = {}
@@ -722,7 +751,7 @@ class InkMotionDocker(DockWidget):
 
     def save(self, *_):
         write_settings(Settings(
-            task=self._task_name, prompt=self.prompt.text(), model=self.model.text().strip(),
+            task=self._task_name, prompt=self.prompt.text(), model=self._model_name,
             server=self.server.text().strip(), token=self.token.text().strip(), video=self.video.text().strip(),
             clip_start=self.clip_start.value(), clip_end=self.clip_end.value(),
         ))

@@ -423,8 +423,13 @@ class Scenario:
         report["tasks"] = {docker.task.itemData(i): [docker.task.itemText(i), items.item(i).isEnabled(),
                                                       docker.task.itemData(i, Qt.ToolTipRole) or ""]
                            for i in range(docker.task.count())}
+        docker.task.setCurrentIndex(docker.task.findData("inbetween"))
+        yield
+        report["inbetween_models"] = [[docker.model.itemData(i), docker.model.itemText(i),
+                                       docker.model.model().item(i).isEnabled()] for i in range(docker.model.count())]
         docker.task.setCurrentIndex(docker.task.findData("wobble"))
         yield
+        report["wobble_models"] = [docker.model.itemData(i) for i in range(docker.model.count())]
         form = {}
         for name, (field, widget) in docker.widgets.items():
             entry = {"widget": type(widget).__name__, "tooltip": widget.toolTip()}
