@@ -137,17 +137,30 @@ def inbetween(
             raise InvalidInput(option, f"{value!r} is not one of {', '.join(allowed)}")
     times = ease(np.linspace(0.0, 1.0, frames), easing)
 
-    # 1. Match the strokes of the two keys.
+    # 1. Match the strokes of the two keys: whole strokes one to one, then each stroke left over
+    # onto a piece of a stroke of the other key (splits and merges).
     match = match_strokes(start, end)
+    merging, splitting = match_pieces(start, end, match)
+    rigid = motion_path == "arc"
 
     # 2.-3. Resample and align each pair; split its motion into a similarity and a residual.
-    tracks = _Tracks.build(start, end, match, rigid=motion_path == "arc")
+    tracks = _Tracks.build(start, end, match, rigid=rigid)
 
     materials, end_material = _merge_materials(start, end)
     partner = dict(zip(match.pairs[:, 0].tolist(), range(len(match.pairs))))
     draw_on = unmatched == "draw-on"
-    leaving = {k: _Unmatched(start.strokes[k], draw_on) for k in match.start_only.tolist()}
-    arriving = [_Unmatched(end.strokes[k], draw_on, end_material(end.strokes[k].material)) for k in match.end_only]
+    # A stroke merging into a piece of an end stroke travels there; one split from a piece of a
+    # start stroke travels from there (its own attributes throughout).
+    piece_tracks = _piece_tracks(start, end, merging, splitting, rigid, end_material)
+    merge_of = {piece.stroke: i for i, piece in enumerate(merging)}
+    # The rest stay attached to the nearest matched stroke of their own key, moving with it, and
+    # fade or draw on from the end nearest that stroke.
+    body = _Body.of(start, tracks, match.motion, rigid)
+    leaving = {k: _Attached(start.strokes[k], draw_on, body, _attachment(start, k, match.pairs[:, 0]), False)
+               for k in match.start_only.tolist() if k not in merge_of}
+    split_of = {piece.stroke for piece in splitting}
+    arriving = [_Attached(end.strokes[k], draw_on, body, _attachment(end, k, match.pairs[:, 1]), True,
+                          end_material(end.strokes[k].material)) for k in match.end_only.tolist() if k not in split_of]
 
     # 4. The frames: the keys as they are, and between them every stroke at its eased time.
     out: list[Drawing] = []
@@ -158,11 +171,11 @@ def inbetween(
             drawing = end.copy()
         else:
             tau = float(tau)
-            moving = tracks.at(tau)
-            strokes = [
-                moving[partner[k]] if k in partner else leaving[k].at(1.0 - tau) for k in range(len(start.strokes))
-            ]
-            strokes += [stroke.at(tau) for stroke in arriving]
+            moving, pieces = tracks.at(tau), piece_tracks.at(tau)
+            strokes = [moving[partner[k]] if k in partner else pieces[merge_of[k]] if k in merge_of
+                       else leaving[k].at(tau, 1.0 - tau) for k in range(len(start.strokes))]
+            strokes += pieces[len(merging):]
+            strokes += [stroke.at(tau, tau) for stroke in arriving]
             drawing = Drawing(start.width, start.height, strokes, start.layer, list(materials))
         out.append(drawing)
         on_progress(Progress(step=i + 1, total=frames, message=f"frame {i + 1} of {frames}"))
@@ -293,6 +306,118 @@ def _alignments(za, zb, cyclic_a, cyclic_b, ra, rb, reference_angle: float) -> n
             rolled = _alignment_cost(corr, mean_radius[sub][..., None], norm[sub][..., None], reference_angle)
             best[sub] = np.minimum(best[sub], rolled.min(axis=-1))
     return best
+
+
+# --- 1b. partial correspondences: a stroke left over, laid on a piece of a stroke of the other key ---
+
+# A piece fits when, after the drawing's overall motion, its points lie within this RMS distance of
+# the stroke's (canvas diagonals); PIECE_OFFSETS starting places are tried along each stroke.
+PIECE_THRESHOLD = 0.06
+PIECE_OFFSETS = 24
+
+
+@dataclass
+class Piece:
+    """A stroke without a whole partner, laid on a piece of a stroke of the other key."""
+
+    stroke: int  # the stroke, in its own key
+    other: int  # the stroke of the other key it lies on
+    points: np.ndarray  # [len(stroke), 2]: the piece, a point for each of the stroke's vertices (other key's canvas)
+    cost: float  # RMS distance after the drawing's motion, in canvas diagonals
+
+
+def match_pieces(start: Drawing, end: Drawing, match: StrokeMatch,
+                 threshold: float = PIECE_THRESHOLD) -> tuple[list[Piece], list[Piece]]:
+    """The one-to-many part of the correspondence: each start stroke left unmatched laid on the
+    piece of an end stroke it fits best (it merges into it), and each end stroke left unmatched on
+    a piece of a start stroke (it splits from it), when the fit is within `threshold`. A piece is
+    as long as the stroke (scaled by the drawing's motion; the whole stroke when that is shorter),
+    either way along it, and several strokes may lie on one. (merging, splitting)."""
+    diagonal = max(float(np.hypot(start.width, start.height)), 1.0)
+    motion = match.motion
+    merging = [_best_piece(start.strokes[k], k, end.strokes, motion, motion.scale, diagonal, threshold)
+               for k in match.start_only.tolist()]
+    back = motion.inverse()
+    splitting = [_best_piece(end.strokes[k], k, start.strokes, back, back.scale, diagonal, threshold)
+                 for k in match.end_only.tolist()]
+    return [p for p in merging if p is not None], [p for p in splitting if p is not None]
+
+
+def _best_piece(stroke: Stroke, index: int, others: list[Stroke], motion: Similarity, scale: float, diagonal: float,
+                threshold: float) -> Piece | None:
+    if len(stroke) < 2 or stroke.cyclic:
+        return None
+    fractions = cumulative_length(stroke.points)
+    total = float(fractions[-1])
+    if total <= _EPS:
+        return None
+    fractions /= total
+    even = np.linspace(0.0, 1.0, MATCH_SAMPLES)
+    target = motion.apply(sample_at(stroke.points, np.interp(even, fractions, np.arange(len(stroke)))))
+    best: tuple[float, int, np.ndarray] | None = None
+    for j, other in enumerate(others):
+        if len(other) < 2:
+            continue
+        along = cumulative_length(other.points, other.cyclic)
+        span = min(total * scale, float(along[-1]))
+        if span <= _EPS:
+            continue
+        starts = np.linspace(0.0, float(along[-1]) - span, PIECE_OFFSETS if along[-1] - span > _EPS else 1)
+        at = starts[:, None] + even[None] * span  # [offsets, K] arc lengths along `other`
+        u = np.interp(at, along, np.arange(len(along)))
+        points = sample_at(other.points, u.ravel(), other.cyclic).reshape(len(starts), MATCH_SAMPLES, 2)
+        for flip in (False, True):
+            laid = points[:, ::-1] if flip else points
+            rms = np.sqrt(((laid - target[None]) ** 2).sum(-1).mean(-1)) / diagonal
+            m = int(np.argmin(rms))
+            if rms[m] < threshold and (best is None or rms[m] < best[0]):
+                u_piece = u[m, ::-1] if flip else u[m]
+                # A point on the piece for each of the stroke's vertices, at its fraction of arc length.
+                vertex_u = np.interp(fractions, even, u_piece)
+                best = (float(rms[m]), j, sample_at(other.points, vertex_u, other.cyclic))
+    if best is None:
+        return None
+    return Piece(index, best[1], best[2].astype(np.float32), best[0])
+
+
+def _piece_tracks(start: Drawing, end: Drawing, merging: list[Piece], splitting: list[Piece], rigid: bool,
+                  end_material) -> "_Tracks":
+    """The pieces as tracks (merging first, then splitting): each stroke from itself to its piece,
+    or from its piece to itself, its own attributes the whole way."""
+    firsts, lasts = [], []
+    for piece in merging:
+        stroke = start.strokes[piece.stroke]
+        firsts.append(stroke)
+        lasts.append(stroke.copy(points=piece.points, bezier=None))
+    for piece in splitting:
+        stroke = end.strokes[piece.stroke].copy(material=end_material(end.strokes[piece.stroke].material))
+        firsts.append(stroke.copy(points=piece.points, bezier=None))
+        lasts.append(stroke)
+    count = len(firsts)
+    identity = StrokeMatch(np.stack([np.arange(count)] * 2, axis=1).reshape(-1, 2), np.zeros(0, np.intp),
+                           np.zeros(0, np.intp), np.zeros(count), Similarity(0.0, 1.0, np.zeros(2)))
+    return _Tracks.build(Drawing(start.width, start.height, firsts), Drawing(start.width, start.height, lasts),
+                         identity, rigid=rigid)
+
+
+def _attachment(drawing: Drawing, k: int, matched: np.ndarray) -> tuple[int, bool] | None:
+    """The matched stroke (its pair's index) that stroke `k` of `drawing` attaches to: the one
+    passing nearest either of its ends; and whether its last end is the nearer (it grows from
+    there). None without matched strokes."""
+    stroke = drawing.strokes[k]
+    if not len(matched) or len(stroke) == 0:
+        return None
+    ends = stroke.points[[0, -1]].astype(np.float64)
+    best = (np.inf, 0, False)
+    for pair, j in enumerate(matched.tolist()):
+        points = drawing.strokes[j].points.astype(np.float64)
+        if not len(points):
+            continue
+        gaps = np.linalg.norm(points[None] - ends[:, None], axis=-1).min(axis=1)
+        end = int(np.argmin(gaps))
+        if gaps[end] < best[0]:
+            best = (float(gaps[end]), pair, bool(end == 1 and not stroke.cyclic))
+    return None if not np.isfinite(best[0]) else (best[1], best[2])
 
 
 # --- 2.-4. tracks: each matched pair as a similarity plus a residual, all pairs in flat arrays ---
@@ -516,6 +641,66 @@ def _fill_or(fill: np.ndarray | None, other: np.ndarray | None) -> np.ndarray:
 
 
 # --- strokes without a partner -------------------------------------------------------------------
+
+
+@dataclass
+class _Body:
+    """The drawing's overall motion (the similarity the match found) as a path in time: turning
+    and scaling about the start key's centre as it travels to where the end key has it."""
+
+    center: complex
+    travel: complex
+    spin: complex  # log scale + i angle
+
+    @classmethod
+    def of(cls, start: Drawing, tracks: "_Tracks", motion: Similarity, rigid: bool) -> "_Body":
+        """From the matched pairs: the similarity carrying their centroids onto their partners'
+        (two pairs or more; with one, its shift), else the match's first guess `motion`."""
+        a = tracks.center.view(np.float64).reshape(-1, 2) if len(tracks.center) else np.zeros((0, 2))
+        b = (tracks.center + tracks.travel).view(np.float64).reshape(-1, 2) if len(tracks.center) else a
+        if len(a) >= 2:
+            motion = fit_similarity(a, b)
+        elif len(a) == 1:
+            motion = Similarity(0.0, 1.0, b[0] - a[0])
+        if not rigid:
+            motion = Similarity(0.0, 1.0, motion.apply(np.zeros((1, 2)))[0])
+        points = np.concatenate([s.points for s in start.strokes if len(s)] or [np.zeros((1, 2))]).astype(np.float64)
+        center = a.mean(axis=0) if len(a) else points.mean(axis=0)
+        return cls(complex(*center), complex(*(motion.apply(center[None])[0] - center)),
+                   complex(np.log(max(motion.scale, _EPS)), motion.angle))
+
+    def carry(self, points: np.ndarray, tau: float, from_end: bool) -> np.ndarray:
+        """`points` [n, 2] at time `tau`, as the body carries them from the start key, or
+        (`from_end`) from the end key (taken back to the start first)."""
+        if not len(points):
+            return points
+        z = points.astype(np.float64) @ _COMPLEX
+        if from_end:
+            z = (z - self.center - self.travel) * np.exp(-self.spin) + self.center
+        z = np.exp(tau * self.spin) * (z - self.center) + self.center + tau * self.travel
+        return z.view(np.float64).reshape(-1, 2).astype(np.float32)
+
+
+class _Attached:
+    """A stroke without a partner or a piece, riding with the body: carried by the drawing's
+    overall motion from its own key, and faded, or drawn on (erased) from its end nearest the
+    matched stroke it attaches to, so it grows out of the body rather than appearing where it ends.
+    (The body's motion, not the attached stroke's own: between different drawings a pair may
+    sweep across the figure, and what rides on it would sweep too.)"""
+
+    def __init__(self, stroke: Stroke, draw_on: bool, body: _Body, attachment: tuple[int, bool] | None,
+                 from_end: bool, material: int | None = None):
+        if attachment is not None and attachment[1] and draw_on:  # grow from its last end: drawn the other way
+            stroke = stroke.copy(points=stroke.points[::-1].copy(), radii=stroke.radii[::-1].copy(),
+                                 opacities=stroke.opacities[::-1].copy(),
+                                 point_colors=None if stroke.point_colors is None else stroke.point_colors[::-1].copy())
+        self.stroke = _Unmatched(stroke, draw_on, material)
+        self.body, self.from_end = body, from_end
+
+    def at(self, tau: float, presence: float) -> Stroke:
+        stroke = self.stroke.at(presence)
+        stroke.points = self.body.carry(stroke.points, tau, self.from_end)
+        return stroke
 
 
 class _Unmatched:
