@@ -57,6 +57,9 @@ class SketchFlowConfig:
     # L_pix is also taken on the frames blurred by these Gaussian sigmas (px at the working size):
     # thin lines make plain L1 reward erasing a moving line over placing it a little off.
     pix_blurs: tuple[float, ...] = (1.5, 3.0, 6.0)
+    # What the learned flows are added to: "dissolve", none (a new model is the cross-dissolve), or
+    # "global", the keys' one affine motion found by ECC (a new model is that global warp).
+    base: str = "dissolve"
 
 
 # -- warping (W) and merging (Eq. 4) ---------------------------------------------------------------
@@ -75,6 +78,108 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 def merge(start: torch.Tensor, end: torch.Tensor, o_sb: torch.Tensor, o_eb: torch.Tensor, m_v: torch.Tensor) -> torch.Tensor:
     """Eq. (4): the frame from both keys carried to it, weighted by the visibility mask m_v."""
     return warp(start, o_sb) * (1 - m_v) + warp(end, o_eb) * m_v
+
+
+# -- the keys' global motion (the "global" base) ------------------------------------------------
+
+def ink_centre(ink: np.ndarray) -> np.ndarray:
+    """The ink-weighted centre (x, y) of [H, W] ink; the image's centre when it is blank."""
+    total = float(ink.sum())
+    if total <= 1e-6:
+        return np.array([ink.shape[1] / 2, ink.shape[0] / 2])
+    ys, xs = np.mgrid[0:ink.shape[0], 0:ink.shape[1]]
+    return np.array([(xs * ink).sum() / total, (ys * ink).sum() / total])
+
+
+def global_motion(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """The affine motion A (3 x 3, start px -> end px) of the whole drawing, by OpenCV's ECC
+    (findTransformECC, MOTION_AFFINE) on blurred ink, coarse to fine (1/4, 1/2, 1), started from
+    the ink centres' shift turned by -30, -15, 0, 15 and 30 degrees (the best correlation at the
+    coarsest level goes on); the centres' shift where ECC finds nothing."""
+    import cv2
+
+    start, end = np.asarray(start, np.float32), np.asarray(end, np.float32)
+    if start.sum() <= 1e-6 or end.sum() <= 1e-6:
+        return np.eye(3)
+    cs, ce = ink_centre(start), ink_centre(end)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5)
+
+    def level(ink, k):
+        small = ink if k == 1 else cv2.resize(ink, (max(8, ink.shape[1] // k), max(8, ink.shape[0] // k)),
+                                             interpolation=cv2.INTER_AREA)
+        return cv2.GaussianBlur(small, (0, 0), max(1.0, 0.02 * max(small.shape))), ink.shape[1] / small.shape[1]
+
+    def ecc(template, image, w):
+        try:
+            cc, found = cv2.findTransformECC(template, image, w.astype(np.float32), cv2.MOTION_AFFINE, criteria, None, 5)
+            return float(cc), found.astype(np.float64)
+        except cv2.error:
+            return -np.inf, w
+
+    def scaled(w, f):  # W in full-size px <-> at a level f times smaller
+        return np.hstack([w[:, :2], w[:, 2:] * f])
+
+    # W maps end px to start px (ECC's template(x) ~ image(W x)).
+    def turned(degrees):
+        c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+        r = np.array([[c, -s], [s, c]])
+        return np.hstack([r, (cs - r @ ce)[:, None]])
+
+    t_img, f = level(end, 4)
+    i_img, _ = level(start, 4)
+    best_cc, w = -np.inf, turned(0.0)
+    for degrees in (-30, -15, 0, 15, 30):
+        cc, found = ecc(t_img, i_img, scaled(turned(degrees), 1 / f))
+        if cc > best_cc:
+            best_cc, w = cc, scaled(found, f)
+    if np.isfinite(best_cc):
+        for k in (2, 1):
+            t_img, f = level(end, k)
+            i_img, _ = level(start, k)
+            cc, found = ecc(t_img, i_img, scaled(w, 1 / f))
+            if np.isfinite(cc):
+                w = scaled(found, f)
+    return np.linalg.inv(np.vstack([w, [0.0, 0.0, 1.0]]))
+
+
+def motion_fraction(a: np.ndarray, t: float, centre: np.ndarray) -> np.ndarray:
+    """The fraction t of the affine motion `a` (3 x 3) about `centre`: the centre moves on the
+    straight line, the linear part L = R S (polar decomposition) goes as R(t angle) S^t."""
+    lin = a[:2, :2]
+    u, sv, vt = np.linalg.svd(lin)
+    rot = u @ vt
+    if np.linalg.det(rot) < 0 or sv.min() <= 1e-9:  # a mirror or a collapse: blend the matrix instead
+        lin_t = (1 - t) * np.eye(2) + t * lin
+    else:
+        angle = np.arctan2(rot[1, 0], rot[0, 0])
+        c, s = np.cos(t * angle), np.sin(t * angle)
+        lin_t = np.array([[c, -s], [s, c]]) @ (vt.T @ np.diag(sv ** t) @ vt)
+    out = np.eye(3)
+    out[:2, :2] = lin_t
+    out[:2, 2] = centre + t * (lin @ centre + a[:2, 2] - centre) - lin_t @ centre
+    return out
+
+
+def _affine_flow(matrices: np.ndarray, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
+    """The flows [B, 2, H, W] of affine maps [B, 3, 3]: M x - x at every pixel x."""
+    m = torch.as_tensor(matrices[:, :2], dtype=like.dtype, device=like.device)
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=like.dtype, device=like.device),
+                            torch.arange(width, dtype=like.dtype, device=like.device), indexing="ij")
+    grid = torch.stack([xs, ys, torch.ones_like(xs)])  # [3, H, W]
+    return torch.einsum("bij,jhw->bihw", m, grid) - grid[:2]
+
+
+def base_flows(motions: list[tuple[np.ndarray, np.ndarray]], t: torch.Tensor, height: int, width: int,
+               like: torch.Tensor) -> dict:
+    """The global base's four flows at times `t` [B] for each sample's (A, centre): the start key
+    carried to frame t by A_t (o_sb = A_t^-1 x - x), the end key by A_t A^-1 (o_eb), and back."""
+    sb, eb, sf, ef = [], [], [], []
+    for (a, centre), time in zip(motions, t.tolist()):
+        a_t = motion_fraction(a, time, centre)
+        back, inverse = np.linalg.inv(a_t), np.linalg.inv(a)
+        sb.append(back), eb.append(a @ back), sf.append(a_t), ef.append(a_t @ inverse)
+    return {name: _affine_flow(np.stack(m), height, width, like)
+            for name, m in (("o_sb", sb), ("o_eb", eb), ("o_sf", sf), ("o_ef", ef))}
 
 
 # -- the networks --------------------------------------------------------------------------------
@@ -162,7 +267,16 @@ class SketchFlow(nn.Module):
         self.tmp = MotionEncoder(config)
         self.fb = FlowDecoder(config)
 
-    def frame(self, start, end, f_s, f_e, f_m, t: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def motions(self, start: torch.Tensor, end: torch.Tensor) -> list | None:
+        """For the "global" base: each sample's (A, ink centre of its start key); else None."""
+        if self.config.base != "global":
+            return None
+        out = []
+        for s, e in zip(start[:, 0].float().cpu().numpy(), end[:, 0].float().cpu().numpy()):
+            out.append((global_motion(s, e), ink_centre(s)))
+        return out
+
+    def frame(self, start, end, f_s, f_e, f_m, t: torch.Tensor, motions: list | None = None) -> tuple[torch.Tensor, dict]:
         """Frame at times `t` [B] in [0, 1] (Eqs. 3-4); the FB outputs beside it.
 
         Our parameterisation (not the paper's): each key's flows are scaled by the frame's
@@ -173,6 +287,9 @@ class SketchFlow(nn.Module):
         w = t.clamp(1e-6, 1 - 1e-6)[:, None, None, None]
         out["o_sb"], out["o_sf"] = out["o_sb"] * w, out["o_sf"] * w
         out["o_eb"], out["o_ef"] = out["o_eb"] * (1 - w), out["o_ef"] * (1 - w)
+        if motions is not None:  # the global base: the learned flows on top of the keys' one motion
+            for name, flow in base_flows(motions, t, *start.shape[-2:], start).items():
+                out[name], out["base_" + name] = out[name] + flow, flow
         out["m_v"] = torch.sigmoid(out.pop("m_v_logit") + torch.log(w) - torch.log1p(-w))
         frame = merge(start, end, out["o_sb"], out["o_eb"], out["m_v"])
         return frame, out
@@ -240,19 +357,22 @@ def training_loss(model: SketchFlow, clip: torch.Tensor, generator: torch.Genera
     noise = torch.randn(mean.shape, generator=generator).to(mean)
     f_m = mean + noise * (0.5 * log_var).exp()
     f_s, f_e = model.encode(start, end)
+    motions = model.motions(start, end)
     parts = {"pix": 0.0, "osc": 0.0, "bfr": 0.0, "mask": 0.0}
     flows_sf, flows_ef = [], []
     for i in range(frames):
         t = torch.full((b,), i / (frames - 1), device=clip.device)
-        frame, out = model.frame(start, end, f_s, f_e, f_m, t)
+        frame, out = model.frame(start, end, f_s, f_e, f_m, t, motions)
         target = clip[:, i:i + 1]
         parts["pix"] = parts["pix"] + pixel_loss(frame, target, c.pix_blurs) / frames
-        parts["osc"] = parts["osc"] + sum(gradient_l1(out[k]) for k in ("o_sf", "o_sb", "o_ef", "o_eb")) / frames
+        # L_osc and L_sm on what the model adds: a global base is given, not learned.
+        learned = {k: out[k] - out["base_" + k] if "base_" + k in out else out[k] for k in ("o_sf", "o_sb", "o_ef", "o_eb")}
+        parts["osc"] = parts["osc"] + sum(gradient_l1(v) for v in learned.values()) / frames
         parts["bfr"] = parts["bfr"] + (bidirectional_reconstruction(start, target, out["o_sf"], out["o_sb"], out["m_sf"], out["m_sb"])
                                        + bidirectional_reconstruction(end, target, out["o_ef"], out["o_eb"], out["m_ef"], out["m_eb"])) / frames
         parts["mask"] = parts["mask"] + sum((1 - out[k]).mean() for k in ("m_sf", "m_sb", "m_ef", "m_eb")) / (4 * frames)
-        flows_sf.append(out["o_sf"])
-        flows_ef.append(out["o_ef"])
+        flows_sf.append(learned["o_sf"])
+        flows_ef.append(learned["o_ef"])
     parts["sm"] = sum(smooth_motion(torch.stack(flows, dim=1)[j]) for flows in (flows_sf, flows_ef) for j in range(b)) / b
     parts["kl"] = kl_divergence(mean, log_var)
     loss = (c.w_pix * parts["pix"] + c.w_osc * parts["osc"] + c.w_bfr * parts["bfr"] + c.w_sm * parts["sm"]
@@ -301,6 +421,7 @@ def inbetween(model: SketchFlow, start: torch.Tensor, end: torch.Tensor, times: 
     z = torch.randn((1, model.config.motion_dim), generator=generator).to(start)
     small_s, small_e = (start, end) if native else (_to_working(start, size), _to_working(end, size))
     f_s, f_e = model.encode(small_s, small_e)
+    motions = model.motions(small_s, small_e)
     out = []
     for i, t in enumerate(times):
         if t <= 0:
@@ -309,7 +430,7 @@ def inbetween(model: SketchFlow, start: torch.Tensor, end: torch.Tensor, times: 
             out.append(end.clone())
         else:
             frame, fields = model.frame(small_s, small_e, f_s, f_e, z, torch.tensor([t], device=start.device,
-                                                                                     dtype=start.dtype))
+                                                                                     dtype=start.dtype), motions)
             if not native:
                 o_sb, o_eb = (_to_canvas(fields[k], height, width, size, flow=True) for k in ("o_sb", "o_eb"))
                 frame = merge(start, end, o_sb, o_eb, _to_canvas(fields["m_v"], height, width, size, flow=False))
