@@ -14,7 +14,8 @@ Methods, on every case (two keys in, the frames strictly between them out, at ti
 - `stroke-match (vector keys)`: the same engine on the true vector keys, where there are some (the
   procedural clips' Drawings and the SVG sketches), painted alike;
 - `cross-dissolve`: (1 - t) start + t end, on the ink;
-- `global warp`: one affine motion for the whole image. It is estimated by OpenCV's ECC
+- `global warp`: one affine motion for the whole image (sketch-flow's own: `sketch_flow.global_motion`
+  and `motion_fraction`). It is estimated by OpenCV's ECC
   (`cv2.findTransformECC`, MOTION_AFFINE) on Gaussian-blurred ink, coarse to fine (1/4, 1/2 and
   full size), started from the ink centroids' shift turned by each of -30, -15, 0, 15, 30
   degrees (the start with the best correlation at the coarsest level goes on). Its fraction t is
@@ -385,98 +386,18 @@ def stroke_match_drawings(start: Drawing, end: Drawing, frames: int, engine: Cal
     return engine(start, end, frames, easing="linear", motion_path="arc", unmatched="fade")
 
 
-def estimate_affine(start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """The affine motion A (3 x 3, start px -> end px) of the whole image, by ECC (see the
-    module's docstring); the centroid shift where no better one is found."""
-    def centroid(ink):
-        total = float(ink.sum())
-        if total <= 1e-6:
-            return None
-        ys, xs = np.mgrid[0:ink.shape[0], 0:ink.shape[1]]
-        return np.array([(xs * ink).sum() / total, (ys * ink).sum() / total])
-
-    cs, ce = centroid(start), centroid(end)
-    if cs is None or ce is None:
-        return np.eye(3)
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5)
-    levels = (4, 2, 1)
-
-    def at_level(ink, k):
-        small = ink if k == 1 else cv2.resize(ink, (max(8, ink.shape[1] // k), max(8, ink.shape[0] // k)),
-                                             interpolation=cv2.INTER_AREA)
-        sigma = max(1.0, 0.02 * max(small.shape))
-        return cv2.GaussianBlur(small.astype(np.float32), (0, 0), sigma), (ink.shape[1] / small.shape[1])
-
-    def ecc(template, image, warp):
-        try:
-            cc, warp = cv2.findTransformECC(template, image, warp.astype(np.float32), cv2.MOTION_AFFINE, criteria,
-                                            None, 5)
-            return float(cc), warp.astype(np.float64)
-        except cv2.error:
-            return -np.inf, warp
-
-    # W maps end px to start px (ECC's convention: template(x) ~ input(W x)): start centroid +
-    # R (x - end centroid) for each turn tried.
-    def w_init(angle):
-        c, s = math.cos(angle), math.sin(angle)
-        r = np.array([[c, -s], [s, c]])
-        return np.hstack([r, (cs - r @ ce)[:, None]])
-
-    fallback = w_init(0.0)
-    k = levels[0]
-    t_small, f = at_level(end, k)
-    i_small, _ = at_level(start, k)
-    best_cc, best = -np.inf, None
-    for degrees in (-30, -15, 0, 15, 30):
-        w = w_init(math.radians(degrees))
-        w_small = np.hstack([w[:, :2], w[:, 2:] / f])
-        cc, found = ecc(t_small, i_small, w_small)
-        if cc > best_cc:
-            best_cc, best = cc, np.hstack([found[:, :2], found[:, 2:] * f])
-    if best is None:
-        w = fallback
-    else:
-        w = best
-        for k in levels[1:]:
-            t_img, f = at_level(end, k)
-            i_img, _ = at_level(start, k)
-            cc, found = ecc(t_img, i_img, np.hstack([w[:, :2], w[:, 2:] / f]))
-            if np.isfinite(cc):
-                w = np.hstack([found[:, :2], found[:, 2:] * f])
-    # ECC's pixel i is at i (OpenCV's convention); the forward map is the inverse of W
-    return np.linalg.inv(np.vstack([w, [0, 0, 1]]))
-
-
-def affine_fraction(a: np.ndarray, t: float, centre: np.ndarray) -> np.ndarray:
-    """The fraction t of the affine motion `a` (3 x 3) about `centre`: the centre moves on the
-    straight line, the linear part L = R S goes as R(t angle) S^t."""
-    lin = a[:2, :2]
-    u, sv, vt = np.linalg.svd(lin)
-    rot = u @ vt
-    if np.linalg.det(rot) < 0 or sv.min() <= 1e-9:  # a mirror or a collapse: blend the matrix instead
-        lin_t = (1 - t) * np.eye(2) + t * lin
-    else:
-        stretch = vt.T @ np.diag(sv**t) @ vt
-        angle = math.atan2(rot[1, 0], rot[0, 0])
-        c, s = math.cos(t * angle), math.sin(t * angle)
-        lin_t = np.array([[c, -s], [s, c]]) @ stretch
-    moved = a[:2, :2] @ centre + a[:2, 2]
-    out = np.eye(3)
-    out[:2, :2] = lin_t
-    out[:2, 2] = centre + t * (moved - centre) - lin_t @ centre
-    return out
-
-
 def global_warp(start: np.ndarray, end: np.ndarray, times: list[float], motion: np.ndarray | None = None) -> np.ndarray:
-    a = estimate_affine(start, end) if motion is None else motion
+    """One affine motion for the whole image (sketch_flow.global_motion, ECC), the fraction t of it
+    (sketch_flow.motion_fraction, about the start key's ink centre) carrying the start key, the
+    rest carrying the end key back, blended (1 - t) and t."""
+    from inkmotion.pipelines.sketch_flow import global_motion, ink_centre, motion_fraction
+
+    a = global_motion(start, end) if motion is None else motion
     h, w = start.shape
-    total = float(start.sum())
-    ys, xs = np.mgrid[0:h, 0:w]
-    centre = (np.array([(xs * start).sum(), (ys * start).sum()]) / total) if total > 1e-6 else np.array([w / 2, h / 2])
-    inverse = np.linalg.inv(a)
+    centre, inverse = ink_centre(start), np.linalg.inv(a)
     out = []
     for t in times:
-        a_t = affine_fraction(a, t, centre)
+        a_t = motion_fraction(a, t, centre)
         ws = cv2.warpAffine(start, a_t[:2], (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         we = cv2.warpAffine(end, (a_t @ inverse)[:2], (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         out.append((1 - t) * ws + t * we)

@@ -73,7 +73,7 @@ def score(model: sf.SketchFlow, clips: torch.Tensor) -> dict:
 
 def train(out: Path, *, steps: int = 3000, minutes: float = 40.0, batch: int = 4, frames: int = 7, size: int = 128,
           channels: int = 16, lr: float = 1e-3, seed: int = 0, eval_every: int = 200, eval_clips: int = 40,
-          command: str = "", base: str = "global", log=print) -> dict:
+          command: str = "", base: str = "flow", log=print) -> dict:
     torch.manual_seed(seed)
     config = sf.SketchFlowConfig(size=size, channels=channels, base=base)
     model = sf.SketchFlow(config)
@@ -127,9 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=200)
     parser.add_argument("--eval-clips", type=int, default=40)
-    parser.add_argument("--base", choices=("global", "dissolve"), default="global",
-                        help="what the learned flows add to: the keys' global affine motion, or nothing")
+    parser.add_argument("--base", choices=("flow", "global", "dissolve"), default="flow",
+                        help="what the learned flows add to: the keys' affine motion and dense residual flow, "
+                             "the affine motion alone, or nothing")
     args = parser.parse_args(argv)
+    import cv2
+
+    cv2.setNumThreads(1)  # ECC and Farneback per clip: OpenCV's own threads only fight torch's for the cores
     command = "python scripts/train_sketch_flow.py " + " ".join(sys.argv[1:] if argv is None else argv)
     result = train(args.out, steps=args.steps, minutes=args.minutes, batch=args.batch, frames=args.frames, size=args.size,
                    channels=args.channels, lr=args.lr, seed=args.seed, eval_every=args.eval_every,

@@ -57,8 +57,10 @@ class SketchFlowConfig:
     # L_pix is also taken on the frames blurred by these Gaussian sigmas (px at the working size):
     # thin lines make plain L1 reward erasing a moving line over placing it a little off.
     pix_blurs: tuple[float, ...] = (1.5, 3.0, 6.0)
-    # What the learned flows are added to: "dissolve", none (a new model is the cross-dissolve), or
-    # "global", the keys' one affine motion found by ECC (a new model is that global warp).
+    # What the learned flows are added to: "dissolve", none (a new model is the cross-dissolve);
+    # "global", the keys' one affine motion found by ECC (a new model is that global warp); or
+    # "flow", that affine motion and a dense residual flow found by Farneback's method on the
+    # blurred, aligned keys (a new model is that classical dense-flow warp).
     base: str = "dissolve"
 
 
@@ -169,17 +171,66 @@ def _affine_flow(matrices: np.ndarray, height: int, width: int, like: torch.Tens
     return torch.einsum("bij,jhw->bihw", m, grid) - grid[:2]
 
 
-def base_flows(motions: list[tuple[np.ndarray, np.ndarray]], t: torch.Tensor, height: int, width: int,
-               like: torch.Tensor) -> dict:
-    """The global base's four flows at times `t` [B] for each sample's (A, centre): the start key
-    carried to frame t by A_t (o_sb = A_t^-1 x - x), the end key by A_t A^-1 (o_eb), and back."""
-    sb, eb, sf, ef = [], [], [], []
-    for (a, centre), time in zip(motions, t.tolist()):
+def residual_flow(start: np.ndarray, end: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """What the affine motion `a` leaves: the dense flow g [H, W, 2] (px) with end(y) ~ S'(y + g(y)),
+    S' the start key carried by `a` onto the end's frame. Farneback's polynomial-expansion flow
+    (cv2.calcOpticalFlowFarneback), coarse to fine on the keys' ink blurred by sigmas of 4, 2 and 1
+    % of the longer side (thin lines have no texture at their own width); zero on blank keys."""
+    import cv2
+
+    start, end = np.asarray(start, np.float32), np.asarray(end, np.float32)
+    h, w = start.shape
+    g = np.zeros((h, w, 2), np.float32)
+    if start.sum() <= 1e-6 or end.sum() <= 1e-6:
+        return g
+    aligned = cv2.warpAffine(start, a[:2].astype(np.float32), (w, h), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT)
+
+    def grey(ink, sigma):
+        b = cv2.GaussianBlur(ink, (0, 0), sigma)
+        return np.clip(255 * b / max(float(b.max()), 1e-6), 0, 255).astype(np.uint8)
+
+    side = max(h, w)
+    for sigma in (0.04 * side, 0.02 * side, 0.01 * side):
+        sigma = max(sigma, 0.75)
+        g = cv2.calcOpticalFlowFarneback(grey(end, sigma), grey(aligned, sigma), g, 0.5, 3, 21, 5, 5, 1.1,
+                                         cv2.OPTFLOW_USE_INITIAL_FLOW)
+    return g
+
+
+def _apply(m: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Affine maps m [B, 3, 3] applied to points [B, 2, H, W]."""
+    return torch.einsum("bij,bjhw->bihw", m[:, :2, :2], points) + m[:, :2, 2, None, None]
+
+
+def base_flows(motions: list[tuple], t: torch.Tensor, height: int, width: int, like: torch.Tensor) -> dict:
+    """The base's four flows at times `t` [B], for each sample's (A, centre) or (A, centre, g):
+    the start key carried to frame t by A_t (A's fraction t) and the end key by A_t A^-1, and back
+    (the "global" base); with a residual g (the "flow" base, see `residual_flow`), frame t's pixel
+    x sits at y = A A_t^-1 x in the end's frame, where the residual has gone the fraction t: the
+    start key is read at A^-1 (y + t g(y)) and the end key at y - (1 - t) g(y) (o_sb, o_eb; the
+    forward flows o_sf, o_ef stay affine, Eq. 8's masks take the rest)."""
+    dtype, device = like.dtype, like.device
+    sb, eb, sf, ef, to_end, inverse = [], [], [], [], [], []
+    for (a, centre, *_), time in zip(motions, t.tolist()):
         a_t = motion_fraction(a, time, centre)
-        back, inverse = np.linalg.inv(a_t), np.linalg.inv(a)
-        sb.append(back), eb.append(a @ back), sf.append(a_t), ef.append(a_t @ inverse)
-    return {name: _affine_flow(np.stack(m), height, width, like)
-            for name, m in (("o_sb", sb), ("o_eb", eb), ("o_sf", sf), ("o_ef", ef))}
+        back, inv = np.linalg.inv(a_t), np.linalg.inv(a)
+        sb.append(back), eb.append(a @ back), sf.append(a_t), ef.append(a_t @ inv)
+    flows = {name: _affine_flow(np.stack(m), height, width, like)
+             for name, m in (("o_sb", sb), ("o_eb", eb), ("o_sf", sf), ("o_ef", ef))}
+    if len(motions[0]) < 3:
+        return flows
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=dtype, device=device),
+                            torch.arange(width, dtype=dtype, device=device), indexing="ij")
+    grid = torch.stack([xs, ys])[None]
+    g = torch.stack([torch.as_tensor(m[2], dtype=dtype, device=device).permute(2, 0, 1) for m in motions])
+    y = grid + flows["o_eb"]  # A A_t^-1 x
+    g_y = warp(g, flows["o_eb"])  # g at y
+    w = t.to(dtype)[:, None, None, None]
+    a_inv = torch.as_tensor(np.stack([np.linalg.inv(m[0]) for m in motions]), dtype=dtype, device=device)
+    flows["o_sb"] = _apply(a_inv, y + w * g_y) - grid
+    flows["o_eb"] = y - (1 - w) * g_y - grid
+    return flows
 
 
 # -- the networks --------------------------------------------------------------------------------
@@ -268,12 +319,14 @@ class SketchFlow(nn.Module):
         self.fb = FlowDecoder(config)
 
     def motions(self, start: torch.Tensor, end: torch.Tensor) -> list | None:
-        """For the "global" base: each sample's (A, ink centre of its start key); else None."""
-        if self.config.base != "global":
+        """Each sample's (A, ink centre of its start key) for the "global" base, and its residual
+        flow g beside them for the "flow" base; None for the cross-dissolve."""
+        if self.config.base not in ("global", "flow"):
             return None
         out = []
         for s, e in zip(start[:, 0].float().cpu().numpy(), end[:, 0].float().cpu().numpy()):
-            out.append((global_motion(s, e), ink_centre(s)))
+            a = global_motion(s, e)
+            out.append((a, ink_centre(s)) if self.config.base == "global" else (a, ink_centre(s), residual_flow(s, e, a)))
         return out
 
     def frame(self, start, end, f_s, f_e, f_m, t: torch.Tensor, motions: list | None = None) -> tuple[torch.Tensor, dict]:
@@ -282,13 +335,22 @@ class SketchFlow(nn.Module):
         Our parameterisation (not the paper's): each key's flows are scaled by the frame's
         distance from that key, and m_v = sigmoid(its logit + logit(t)). So a key comes back at
         its own time, and a new model (the decoder's last layer starts at zero) is exactly the
-        cross-dissolve (1 - t) s_s + t s_e: training learns the motion on top of that baseline."""
+        cross-dissolve (1 - t) s_s + t s_e: training learns the motion on top of that baseline.
+
+        With a base (`motions`, see `base_flows`), f_s and f_e are the features of the two keys
+        carried to frame t by the base's flows (the `f_s`, `f_e` given are not used): the decoder
+        sees them aligned, so what it adds is local (the rest of a limb's swing, what the base
+        tore), and a new model is the base's own warp."""
+        base = None
+        if motions is not None:
+            base = base_flows(motions, t, *start.shape[-2:], start)
+            f_s, f_e = self.encode(warp(start, base["o_sb"]), warp(end, base["o_eb"]))
         out = self.fb(f_s, f_e, f_m, t)
         w = t.clamp(1e-6, 1 - 1e-6)[:, None, None, None]
         out["o_sb"], out["o_sf"] = out["o_sb"] * w, out["o_sf"] * w
         out["o_eb"], out["o_ef"] = out["o_eb"] * (1 - w), out["o_ef"] * (1 - w)
-        if motions is not None:  # the global base: the learned flows on top of the keys' one motion
-            for name, flow in base_flows(motions, t, *start.shape[-2:], start).items():
+        if base is not None:  # the learned flows on top of the base's
+            for name, flow in base.items():
                 out[name], out["base_" + name] = out[name] + flow, flow
         out["m_v"] = torch.sigmoid(out.pop("m_v_logit") + torch.log(w) - torch.log1p(-w))
         frame = merge(start, end, out["o_sb"], out["o_eb"], out["m_v"])
@@ -356,8 +418,8 @@ def training_loss(model: SketchFlow, clip: torch.Tensor, generator: torch.Genera
     mean, log_var = model.tmp(clip, start, end)
     noise = torch.randn(mean.shape, generator=generator).to(mean)
     f_m = mean + noise * (0.5 * log_var).exp()
-    f_s, f_e = model.encode(start, end)
     motions = model.motions(start, end)
+    f_s, f_e = (None, None) if motions is not None else model.encode(start, end)
     parts = {"pix": 0.0, "osc": 0.0, "bfr": 0.0, "mask": 0.0}
     flows_sf, flows_ef = [], []
     for i in range(frames):
@@ -365,7 +427,7 @@ def training_loss(model: SketchFlow, clip: torch.Tensor, generator: torch.Genera
         frame, out = model.frame(start, end, f_s, f_e, f_m, t, motions)
         target = clip[:, i:i + 1]
         parts["pix"] = parts["pix"] + pixel_loss(frame, target, c.pix_blurs) / frames
-        # L_osc and L_sm on what the model adds: a global base is given, not learned.
+        # L_osc and L_sm on what the model adds: a base is given, not learned.
         learned = {k: out[k] - out["base_" + k] if "base_" + k in out else out[k] for k in ("o_sf", "o_sb", "o_ef", "o_eb")}
         parts["osc"] = parts["osc"] + sum(gradient_l1(v) for v in learned.values()) / frames
         parts["bfr"] = parts["bfr"] + (bidirectional_reconstruction(start, target, out["o_sf"], out["o_sb"], out["m_sf"], out["m_sb"])
@@ -420,8 +482,9 @@ def inbetween(model: SketchFlow, start: torch.Tensor, end: torch.Tensor, times: 
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn((1, model.config.motion_dim), generator=generator).to(start)
     small_s, small_e = (start, end) if native else (_to_working(start, size), _to_working(end, size))
-    f_s, f_e = model.encode(small_s, small_e)
     motions = model.motions(small_s, small_e)
+    f_s, f_e = (None, None) if motions is not None else model.encode(small_s, small_e)
+    canvas_motions = motions if native or motions is None else model.motions(start, end)
     out = []
     for i, t in enumerate(times):
         if t <= 0:
@@ -431,8 +494,11 @@ def inbetween(model: SketchFlow, start: torch.Tensor, end: torch.Tensor, times: 
         else:
             frame, fields = model.frame(small_s, small_e, f_s, f_e, z, torch.tensor([t], device=start.device,
                                                                                      dtype=start.dtype), motions)
-            if not native:
-                o_sb, o_eb = (_to_canvas(fields[k], height, width, size, flow=True) for k in ("o_sb", "o_eb"))
+            if not native:  # the learned flows scaled up, on the base found at the canvas's resolution
+                time = torch.tensor([t], device=start.device, dtype=start.dtype)
+                base = {} if motions is None else base_flows(canvas_motions, time, height, width, start)
+                o_sb, o_eb = (_to_canvas(fields[k] - fields.get("base_" + k, 0), height, width, size, flow=True)
+                              + base.get(k, 0) for k in ("o_sb", "o_eb"))
                 frame = merge(start, end, o_sb, o_eb, _to_canvas(fields["m_v"], height, width, size, flow=False))
             out.append(frame.clamp(0, 1))
         if on_frame is not None:
